@@ -1,0 +1,220 @@
+import CLMDB
+
+/// The disk tier: one LMDB environment in the data directory.
+///
+/// Databases: `data` (storage key → record), `tombstones` (storage key → tombstone record),
+/// `snapshot` (the memory tier's hot keys for warm start, in chunks) and `meta` (format version,
+/// the seed for long-key hashes).
+///
+/// Storage keys: LMDB keys are 1 to `maxKeySize` (511) bytes. A user key of 1 to `maxKeySize - 1`
+/// bytes is its own storage key. Any other key (empty, or `maxKeySize` bytes and longer, such as
+/// long URLs) gets a derived storage key of exactly `maxKeySize` bytes: its first
+/// `maxKeySize - 16` bytes (zero-padded) then two XXH64 hashes of the whole key with this
+/// directory's random seed; the record then carries the full key, which reads check. Derived keys
+/// cannot collide with plain ones (those are shorter), and the random seed keeps anyone from
+/// crafting two keys that collide with each other.
+///
+/// Reads may run on any thread. Everything that writes runs on the writer thread (`Writer`).
+final class DiskTier: Sendable {
+    let env: LMDBEnvironment
+    let data: MDB_dbi
+    let tombstones: MDB_dbi
+    let snapshot: MDB_dbi
+    let meta: MDB_dbi
+    let seed: UInt64
+    let budget: Int
+    let maxKeySize: Int
+
+    /// Extra map space beyond the budget: LMDB's copy-on-write needs free pages to commit while
+    /// older readers still see the previous pages.
+    static func mapSize(budget: Int) -> Int {
+        budget + budget / 4 + (32 << 20)
+    }
+
+    init(path: String, budget: Int, noSync: Bool) throws {
+        let env: LMDBEnvironment
+        do {
+            env = try LMDBEnvironment(path: path, mapSize: DiskTier.mapSize(budget: budget), maxDatabases: 8, noSync: noSync)
+        } catch {
+            throw StoreError(.directoryUnusable, "cannot open the disk tier in \(path): \(error)")
+        }
+        self.env = env
+        self.budget = budget
+        self.maxKeySize = env.maxKeySize
+        do {
+            let txn = try env.beginWrite()
+            let dataDB = try txn.openDatabase("data", create: true)
+            let tombstoneDB = try txn.openDatabase("tombstones", create: true)
+            let snapshotDB = try txn.openDatabase("snapshot", create: true)
+            let metaDB = try txn.openDatabase("meta", create: true)
+            let formatKey = Array("format".utf8)
+            let seedKey = Array("seed".utf8)
+            let storedFormat = try formatKey.withUnsafeBytes { try txn.get(metaDB, $0).map { [UInt8]($0) } }
+            if let storedFormat {
+                guard storedFormat.count == 1, storedFormat[0] <= Record.formatVersion else {
+                    throw StoreError(
+                        .incompatibleDirectory,
+                        "the disk tier in \(path) was written by a newer Strata (record format \(storedFormat.first ?? 0), this build reads up to \(Record.formatVersion))")
+                }
+            } else {
+                try formatKey.withUnsafeBytes { k in try [Record.formatVersion].withUnsafeBytes { try txn.put(metaDB, k, $0) } }
+            }
+            var directorySeed: UInt64
+            if let stored = try seedKey.withUnsafeBytes({ try txn.get(metaDB, $0) }), stored.count == 8 {
+                directorySeed = stored.loadUnaligned(as: UInt64.self)
+            } else {
+                directorySeed = UInt64.random(in: 1...UInt64.max)
+                try seedKey.withUnsafeBytes { k in try withUnsafeBytes(of: &directorySeed) { try txn.put(metaDB, k, $0) } }
+            }
+            data = dataDB
+            tombstones = tombstoneDB
+            snapshot = snapshotDB
+            meta = metaDB
+            seed = directorySeed
+            try txn.commit()
+        } catch let error as StoreError {
+            env.close()
+            throw error
+        } catch {
+            env.close()
+            throw StoreError(.directoryUnusable, "cannot initialise the disk tier in \(path): \(error)")
+        }
+    }
+
+    func close() { env.close() }
+
+    // MARK: Storage keys
+
+    @inline(__always)
+    func isDerived(_ key: UnsafeRawBufferPointer) -> Bool {
+        key.count == 0 || key.count >= maxKeySize
+    }
+
+    /// Calls `body` with the storage key for user `key`.
+    @inline(__always)
+    func withStorageKey<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if !isDerived(key) { return try body(key) }
+        return try derivedKey(key).withUnsafeBytes(body)
+    }
+
+    /// The storage key for user `key`, as an array (the writer's queue keeps it).
+    func storageKey(_ key: UnsafeRawBufferPointer) -> [UInt8] {
+        isDerived(key) ? derivedKey(key) : [UInt8](key)
+    }
+
+    private func derivedKey(_ key: UnsafeRawBufferPointer) -> [UInt8] {
+        let prefix = maxKeySize - 16
+        var result = [UInt8](repeating: 0, count: maxKeySize)
+        let n = min(prefix, key.count)
+        for i in 0..<n { result[i] = key[i] }
+        var h1 = StableHash.hash(key, seed: seed).littleEndian
+        var h2 = StableHash.hash(key, seed: seed ^ 0x5bd1_e995_5bd1_e995).littleEndian
+        withUnsafeBytes(of: &h1) { for i in 0..<8 { result[prefix + i] = $0[i] } }
+        withUnsafeBytes(of: &h2) { for i in 0..<8 { result[prefix + 8 + i] = $0[i] } }
+        return result
+    }
+
+    // MARK: Reads
+
+    /// The record stored under `storageKey` in `dbi`, copied out of the transaction.
+    func read(_ storageKey: UnsafeRawBufferPointer, in dbi: MDB_dbi? = nil) throws -> [UInt8]? {
+        let txn = try env.beginRead()
+        return try txn.get(dbi ?? data, storageKey).map { [UInt8]($0) }
+    }
+
+    /// Entries in the data database (live and expired-but-not-yet-swept keys).
+    func count() throws -> Int {
+        let txn = try env.beginRead()
+        return Int(txn.stat(data).ms_entries)
+    }
+
+    /// Bytes of LMDB pages holding our databases.
+    func usedBytes(_ txn: borrowing LMDBTransaction) -> Int {
+        var pages = 0
+        for dbi in [data, tombstones, snapshot, meta] {
+            let s = txn.stat(dbi)
+            pages += Int(s.ms_branch_pages) + Int(s.ms_leaf_pages) + Int(s.ms_overflow_pages)
+        }
+        return pages * env.pageSize
+    }
+
+    /// The user key a record under `storageKey` belongs to.
+    func userKey(storageKey: UnsafeRawBufferPointer, record: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard isDerived(storageKey) else { return [UInt8](storageKey) }
+        guard let header = try? Record.header(record, verify: false),
+            let full = try? Record.fullKey(record, header)
+        else { return nil }
+        return [UInt8](full)
+    }
+
+    /// Up to `limit` live user keys after storage key `cursor` (or from the start), and the
+    /// storage key to continue after (nil at the end).
+    func scan(after cursor: [UInt8]?, limit: Int, now: Int64) throws -> (keys: [[UInt8]], next: [UInt8]?) {
+        let txn = try env.beginRead()
+        var keys: [[UInt8]] = []
+        var last: [UInt8]? = nil
+        var seen = 0
+        var reachedEnd = true
+        let start = cursor ?? []
+        try start.withUnsafeBytes { startBytes in
+            try txn.forEach(data, from: cursor == nil ? nil : startBytes) { key, record in
+                if let cursor, key.elementsEqual(cursor) { return true }
+                if seen >= limit {
+                    reachedEnd = false
+                    return false
+                }
+                seen += 1
+                last = [UInt8](key)
+                if let header = try? Record.header(record, verify: false),
+                    header.expiry == 0 || header.expiry > now,
+                    let user = userKey(storageKey: key, record: record)
+                {
+                    keys.append(user)
+                }
+                return true
+            }
+        }
+        return (keys, reachedEnd ? nil : last)
+    }
+
+    /// The keys of the last snapshot, hottest first.
+    func readSnapshot() throws -> [[UInt8]] {
+        let txn = try env.beginRead()
+        var keys: [[UInt8]] = []
+        try txn.forEach(snapshot, from: nil) { _, chunk in
+            var offset = 0
+            while offset + 4 <= chunk.count {
+                let n = Int(UInt32(littleEndian: chunk.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                offset += 4
+                guard offset + n <= chunk.count else { break }
+                keys.append([UInt8](UnsafeRawBufferPointer(rebasing: chunk[offset..<offset + n])))
+                offset += n
+            }
+            return true
+        }
+        return keys
+    }
+
+    // MARK: Writes (writer thread only)
+
+    /// Replaces the snapshot with `keys`, in chunks of about 256 KiB.
+    func writeSnapshot(_ keys: [[UInt8]], in txn: borrowing LMDBTransaction) throws {
+        try txn.clear(snapshot)
+        var chunk: [UInt8] = []
+        var number: UInt32 = 0
+        func flushChunk() throws {
+            guard !chunk.isEmpty else { return }
+            var k = number.bigEndian
+            try withUnsafeBytes(of: &k) { key in try chunk.withUnsafeBytes { try txn.put(snapshot, key, $0) } }
+            number += 1
+            chunk.removeAll(keepingCapacity: true)
+        }
+        for key in keys {
+            var n = UInt32(key.count).littleEndian
+            withUnsafeBytes(of: &n) { chunk.append(contentsOf: $0) }
+            chunk.append(contentsOf: key)
+            if chunk.count >= 256 << 10 { try flushChunk() }
+        }
+        try flushChunk()
+    }
+}

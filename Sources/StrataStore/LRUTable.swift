@@ -1,0 +1,392 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The entries of one memory-tier shard: a hash index, a slot array and an LRU list. No locks:
+/// `MemoryTier` puts each table behind its shard's lock.
+///
+/// Nothing here is a Swift object. An entry is one `malloc` block,
+/// `[key length u32][value length u32][expiry i64][key][value]`; its slot holds the block's address
+/// and the LRU links as 32-bit slot numbers; the index is open addressing with linear probing, one
+/// `UInt64` per bucket: the upper 32 bits of the key's hash (the tag, which also picks the home
+/// bucket) and the slot number + 1 (0 marks an empty bucket). Deletion shifts later entries back,
+/// so there are no tombstones and lookups stay short. Get, set and evict are O(1) and cost no
+/// reference counting.
+///
+/// Accounting: an entry is charged `key + value + entryOverhead` bytes (its 16-byte header plus 16
+/// for malloc's chunk header and rounding); the slot array and index are charged at their allocated
+/// size. `usedBytes` is that sum, and it is what the budget bounds.
+/// `@unchecked Sendable`: it owns raw memory, and every use is under its shard's lock.
+struct LRUTable: ~Copyable, @unchecked Sendable {
+    struct Slot {
+        var block: UnsafeMutableRawPointer?
+        var prev: UInt32
+        var next: UInt32
+    }
+
+    static let entryOverhead = 32
+    static let blockHeader = 16
+    private static let none = UInt32.max
+    private static let maxLoadNumerator = 3  // grow the index beyond 3/4 full
+    private static let maxLoadDenominator = 4
+
+    private var slots: UnsafeMutablePointer<Slot>
+    private var slotCapacity: Int
+    private var slotsUsed = 0  // slots [0, slotsUsed) have been handed out at least once
+    private var freeSlot = LRUTable.none
+    private var index: UnsafeMutablePointer<UInt64>
+    private var indexMask: Int
+    private var head = LRUTable.none  // most recently used
+    private var tail = LRUTable.none  // least recently used
+    private var sweepCursor = 0
+
+    private(set) var count = 0
+    /// Bytes charged for entries (keys, values, per-entry overhead).
+    private(set) var entryBytes = 0
+
+    init(initialCapacity: Int = 64) {
+        let capacity = max(8, initialCapacity)
+        slotCapacity = capacity
+        slots = .allocate(capacity: capacity)
+        var buckets = 16
+        while buckets * LRUTable.maxLoadNumerator < capacity * LRUTable.maxLoadDenominator { buckets <<= 1 }
+        index = .allocate(capacity: buckets)
+        index.initialize(repeating: 0, count: buckets)
+        indexMask = buckets - 1
+    }
+
+    deinit {
+        for s in 0..<slotsUsed {
+            if let block = slots[s].block { free(block) }
+        }
+        slots.deallocate()
+        index.deallocate()
+    }
+
+    /// Bytes of the slot array and index.
+    var structuralBytes: Int { slotCapacity * MemoryLayout<Slot>.stride + (indexMask + 1) * 8 }
+    /// Everything this table is charged for.
+    var usedBytes: Int { entryBytes + structuralBytes }
+
+    static func charge(keyCount: Int, valueCount: Int) -> Int {
+        keyCount + valueCount + entryOverhead
+    }
+
+    // MARK: Blocks
+
+    @inline(__always)
+    private static func keyCount(_ block: UnsafeMutableRawPointer) -> Int {
+        Int(block.load(as: UInt32.self))
+    }
+
+    @inline(__always)
+    private static func valueCount(_ block: UnsafeMutableRawPointer) -> Int {
+        Int(block.load(fromByteOffset: 4, as: UInt32.self))
+    }
+
+    @inline(__always)
+    private static func expiry(_ block: UnsafeMutableRawPointer) -> Int64 {
+        block.load(fromByteOffset: 8, as: Int64.self)
+    }
+
+    @inline(__always)
+    private static func key(_ block: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: block + blockHeader, count: keyCount(block))
+    }
+
+    @inline(__always)
+    private static func value(_ block: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: block + blockHeader + keyCount(block), count: valueCount(block))
+    }
+
+    private static func makeBlock(
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expiry: Int64
+    ) -> UnsafeMutableRawPointer {
+        let block = malloc(blockHeader + key.count + value.count)!
+        block.storeBytes(of: UInt32(key.count), as: UInt32.self)
+        block.storeBytes(of: UInt32(value.count), toByteOffset: 4, as: UInt32.self)
+        block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self)
+        if let k = key.baseAddress, key.count > 0 { (block + blockHeader).copyMemory(from: k, byteCount: key.count) }
+        if let v = value.baseAddress, value.count > 0 {
+            (block + blockHeader + key.count).copyMemory(from: v, byteCount: value.count)
+        }
+        return block
+    }
+
+    @inline(__always)
+    private static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        if a.count == 0 { return true }
+        return memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+    }
+
+    // MARK: Index
+
+    @inline(__always)
+    private static func tag(_ hash: UInt64) -> UInt64 { hash >> 32 }
+
+    /// The bucket holding `key`, or nil.
+    @inline(__always)
+    private func findBucket(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
+        let tag = LRUTable.tag(hash)
+        var bucket = Int(truncatingIfNeeded: tag) & indexMask
+        while true {
+            let e = index[bucket]
+            if e == 0 { return nil }
+            if e >> 32 == tag {
+                let slot = Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1
+                if LRUTable.equal(LRUTable.key(slots[slot].block!), key) { return bucket }
+            }
+            bucket = (bucket + 1) & indexMask
+        }
+    }
+
+    @inline(__always)
+    private func slotNumber(atBucket bucket: Int) -> Int {
+        Int(truncatingIfNeeded: index[bucket] & 0xFFFF_FFFF) - 1
+    }
+
+    private mutating func insertIndex(tag: UInt64, slot: Int) {
+        var bucket = Int(truncatingIfNeeded: tag) & indexMask
+        while index[bucket] != 0 { bucket = (bucket + 1) & indexMask }
+        index[bucket] = tag << 32 | UInt64(slot + 1)
+    }
+
+    /// Removes the entry at `bucket`, shifting back the entries that probed past it.
+    private mutating func removeIndex(at removed: Int) {
+        var hole = removed
+        var next = (hole + 1) & indexMask
+        while index[next] != 0 {
+            let home = Int(truncatingIfNeeded: index[next] >> 32) & indexMask
+            // Move the entry into the hole if its home bucket is not in (hole, next].
+            let distanceToNext = (next - home) & indexMask
+            let distanceToHole = (hole - home) & indexMask
+            if distanceToHole < distanceToNext {
+                index[hole] = index[next]
+                hole = next
+            }
+            next = (next + 1) & indexMask
+        }
+        index[hole] = 0
+    }
+
+    private mutating func growIndexIfNeeded() {
+        let buckets = indexMask + 1
+        guard (count + 1) * LRUTable.maxLoadDenominator > buckets * LRUTable.maxLoadNumerator else { return }
+        let old = index
+        let newBuckets = buckets << 1
+        index = .allocate(capacity: newBuckets)
+        index.initialize(repeating: 0, count: newBuckets)
+        indexMask = newBuckets - 1
+        for i in 0..<buckets where old[i] != 0 {
+            var bucket = Int(truncatingIfNeeded: old[i] >> 32) & indexMask
+            while index[bucket] != 0 { bucket = (bucket + 1) & indexMask }
+            index[bucket] = old[i]
+        }
+        old.deallocate()
+    }
+
+    // MARK: Slots and the LRU list
+
+    private mutating func allocateSlot() -> Int {
+        if freeSlot != LRUTable.none {
+            let s = Int(freeSlot)
+            freeSlot = slots[s].next
+            return s
+        }
+        if slotsUsed == slotCapacity {
+            let newCapacity = slotCapacity * 2
+            let newSlots = UnsafeMutablePointer<Slot>.allocate(capacity: newCapacity)
+            newSlots.moveInitialize(from: slots, count: slotsUsed)
+            slots.deallocate()
+            slots = newSlots
+            slotCapacity = newCapacity
+        }
+        slotsUsed += 1
+        return slotsUsed - 1
+    }
+
+    @inline(__always)
+    private mutating func unlink(_ s: Int) {
+        let p = slots[s].prev
+        let n = slots[s].next
+        if p != LRUTable.none { slots[Int(p)].next = n } else { head = n }
+        if n != LRUTable.none { slots[Int(n)].prev = p } else { tail = p }
+    }
+
+    @inline(__always)
+    private mutating func pushFront(_ s: Int) {
+        slots[s].prev = LRUTable.none
+        slots[s].next = head
+        if head != LRUTable.none { slots[Int(head)].prev = UInt32(s) } else { tail = UInt32(s) }
+        head = UInt32(s)
+    }
+
+    @inline(__always)
+    private mutating func touch(_ s: Int) {
+        guard head != UInt32(s) else { return }
+        unlink(s)
+        pushFront(s)
+    }
+
+    private mutating func removeEntry(bucket: Int) {
+        let s = slotNumber(atBucket: bucket)
+        let block = slots[s].block!
+        entryBytes -= LRUTable.charge(keyCount: LRUTable.keyCount(block), valueCount: LRUTable.valueCount(block))
+        free(block)
+        unlink(s)
+        removeIndex(at: bucket)
+        slots[s].block = nil
+        slots[s].next = freeSlot
+        freeSlot = UInt32(s)
+        count -= 1
+    }
+
+    // MARK: Operations
+
+    enum Lookup {
+        case miss
+        case expired
+        case hit
+    }
+
+    /// Finds `key`, makes it the most recently used, and passes its value and expiry to `body`.
+    /// An entry whose expiry is at or before `now` is removed and reported as `.expired`.
+    mutating func get(
+        _ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, touch doTouch: Bool = true,
+        _ body: (UnsafeRawBufferPointer, Int64) -> Void
+    ) -> Lookup {
+        guard let bucket = findBucket(key, hash: hash) else { return .miss }
+        let s = slotNumber(atBucket: bucket)
+        let block = slots[s].block!
+        let expiry = LRUTable.expiry(block)
+        if expiry != 0 && expiry <= now {
+            removeEntry(bucket: bucket)
+            return .expired
+        }
+        if doTouch { touch(s) }
+        body(LRUTable.value(block), expiry)
+        return .hit
+    }
+
+    /// Sets `key`, evicting from the LRU end until everything fits in `budget`. Returns how many
+    /// entries were evicted. A value that cannot fit even in an empty table is not stored, and any
+    /// older value of `key` is removed (so the table never serves a stale value).
+    @discardableResult
+    mutating func set(
+        _ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiry: Int64,
+        budget: Int, onlyIfAbsent: Bool = false, evictIfNeeded: Bool = true
+    ) -> (stored: Bool, evicted: Int) {
+        let existing = findBucket(key, hash: hash)
+        if onlyIfAbsent && existing != nil { return (false, 0) }
+        let charge = LRUTable.charge(keyCount: key.count, valueCount: value.count)
+        if let existing {
+            removeEntry(bucket: existing)
+        }
+        guard charge + structuralBytes <= budget else { return (false, 0) }
+        var evicted = 0
+        while usedBytes + charge > budget, tail != LRUTable.none {
+            guard evictIfNeeded else { return (false, 0) }
+            evictTail()
+            evicted += 1
+        }
+        growIndexIfNeeded()
+        let s = allocateSlot()
+        slots[s] = Slot(block: LRUTable.makeBlock(key: key, value: value, expiry: expiry), prev: 0, next: 0)
+        pushFront(s)
+        insertIndex(tag: LRUTable.tag(hash), slot: s)
+        count += 1
+        entryBytes += charge
+        // Growing the slot array or index can push the structure over the budget: evict again.
+        while usedBytes > budget, tail != LRUTable.none, tail != UInt32(s) {
+            evictTail()
+            evicted += 1
+        }
+        return (true, evicted)
+    }
+
+    /// Evicts least recently used entries until `usedBytes <= budget`. Returns how many.
+    mutating func evict(toFit budget: Int) -> Int {
+        var evicted = 0
+        while usedBytes > budget, tail != LRUTable.none {
+            evictTail()
+            evicted += 1
+        }
+        return evicted
+    }
+
+    private mutating func evictTail() {
+        let s = Int(tail)
+        let key = LRUTable.key(slots[s].block!)
+        let hash = StableHash.hash(key)
+        let bucket = findBucket(key, hash: hash)!
+        removeEntry(bucket: bucket)
+    }
+
+    /// Removes `key`; returns whether it was there.
+    @discardableResult
+    mutating func remove(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
+        guard let bucket = findBucket(key, hash: hash) else { return false }
+        removeEntry(bucket: bucket)
+        return true
+    }
+
+    /// Changes the expiry of `key` in place; returns whether it was there.
+    mutating func setExpiry(_ key: UnsafeRawBufferPointer, hash: UInt64, expiry: Int64) -> Bool {
+        guard let bucket = findBucket(key, hash: hash) else { return false }
+        slots[slotNumber(atBucket: bucket)].block!.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self)
+        return true
+    }
+
+    /// Whether `key` is present (expired or not), without touching the LRU order.
+    func contains(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
+        findBucket(key, hash: hash) != nil
+    }
+
+    /// Removes expired entries among the next `limit` slots (a hand that goes round the slot array).
+    /// Returns how many were removed.
+    mutating func sweepExpired(now: Int64, limit: Int) -> Int {
+        guard slotsUsed > 0 else { return 0 }
+        var removed = 0
+        for _ in 0..<min(limit, slotsUsed) {
+            if sweepCursor >= slotsUsed { sweepCursor = 0 }
+            if let block = slots[sweepCursor].block {
+                let expiry = LRUTable.expiry(block)
+                if expiry != 0 && expiry <= now {
+                    let key = LRUTable.key(block)
+                    removeEntry(bucket: findBucket(key, hash: StableHash.hash(key))!)
+                    removed += 1
+                }
+            }
+            sweepCursor += 1
+        }
+        return removed
+    }
+
+    /// Calls `body` with keys from most to least recently used, until it returns false.
+    func forEachMostRecent(_ body: (_ key: UnsafeRawBufferPointer, _ valueCount: Int) -> Bool) {
+        var s = head
+        while s != LRUTable.none {
+            let block = slots[Int(s)].block!
+            if !body(LRUTable.key(block), LRUTable.valueCount(block)) { return }
+            s = slots[Int(s)].next
+        }
+    }
+
+    /// Frees every entry.
+    mutating func removeAll() {
+        for s in 0..<slotsUsed {
+            if let block = slots[s].block { free(block) }
+        }
+        slotsUsed = 0
+        freeSlot = LRUTable.none
+        head = LRUTable.none
+        tail = LRUTable.none
+        count = 0
+        entryBytes = 0
+        sweepCursor = 0
+        index.update(repeating: 0, count: indexMask + 1)
+    }
+}

@@ -1,0 +1,183 @@
+import Synchronization
+
+/// The memory tier: a byte-budgeted LRU split into shards by key hash, each behind its own lock.
+///
+/// The budget is split evenly between shards; each shard evicts its own least recently used
+/// entries, so eviction order is exact LRU within a shard and approximate LRU across the tier
+/// (keys spread evenly over shards by hash). What the tier holds never exceeds the budget: every
+/// shard's `usedBytes` (entries with their overhead, plus its index and slot array) stays within
+/// its share. A value too large for a shard's share is not kept in memory; it is served from disk.
+final class MemoryTier: Sendable {
+    struct ShardState: ~Copyable, Sendable {
+        var table: LRUTable
+        var hits = 0
+        var misses = 0
+        var evictions = 0
+        var expirations = 0
+    }
+
+    final class Shard: Sendable {
+        let state: Mutex<ShardState>
+        init(capacity: Int) {
+            state = Mutex(ShardState(table: LRUTable(initialCapacity: capacity)))
+        }
+    }
+
+    let budget: Int
+    let shardBudget: Int
+    private let shards: [Shard]
+    private let shardMask: UInt64
+
+    init(budget: Int, shardCount requested: Int?) {
+        // One shard per 4 MiB of budget, between 1 and 64, rounded down to a power of two.
+        var count = 1
+        let wanted = requested ?? max(1, min(64, budget / (4 << 20)))
+        while count * 2 <= wanted { count *= 2 }
+        self.budget = budget
+        self.shardBudget = budget / count
+        self.shardMask = UInt64(count - 1)
+        self.shards = (0..<count).map { _ in Shard(capacity: 64) }
+    }
+
+    var shardCount: Int { shards.count }
+
+    @inline(__always)
+    private func shard(_ hash: UInt64) -> Shard {
+        shards[Int(truncatingIfNeeded: hash & shardMask)]
+    }
+
+    /// Looks `key` up; on a hit passes its value and expiry to `body` under the shard's lock.
+    @inline(__always)
+    func get(
+        _ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64,
+        _ body: (UnsafeRawBufferPointer, Int64) -> Void
+    ) -> LRUTable.Lookup {
+        shard(hash).state.withLock { state in
+            let result = state.table.get(key, hash: hash, now: now, body)
+            switch result {
+            case .hit: state.hits += 1
+            case .miss: state.misses += 1
+            case .expired:
+                state.misses += 1
+                state.expirations += 1
+            }
+            return result
+        }
+    }
+
+    /// Looks `key` up without counting a hit or miss and without changing the LRU order.
+    func peek(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, _ body: (UnsafeRawBufferPointer, Int64) -> Void) -> Bool {
+        shard(hash).state.withLock { state in
+            state.table.get(key, hash: hash, now: now, touch: false, body) == .hit
+        }
+    }
+
+    /// Stores `key`, evicting as needed. Returns false if the value is too large to keep in memory
+    /// (any older copy of the key is then removed).
+    @discardableResult
+    func set(_ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiry: Int64) -> Bool {
+        shard(hash).state.withLock { state in
+            let (stored, evicted) = state.table.set(key, hash: hash, value: value, expiry: expiry, budget: shardBudget)
+            state.evictions += evicted
+            return stored
+        }
+    }
+
+    enum FillResult { case inserted, present, full }
+
+    /// Inserts `key` only if it is absent and fits without evicting anything (warm start).
+    func fill(_ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiry: Int64) -> FillResult {
+        shard(hash).state.withLock { state in
+            if state.table.contains(key, hash: hash) { return .present }
+            let (stored, _) = state.table.set(
+                key, hash: hash, value: value, expiry: expiry, budget: shardBudget, onlyIfAbsent: true,
+                evictIfNeeded: false)
+            return stored ? .inserted : .full
+        }
+    }
+
+    @discardableResult
+    func remove(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
+        shard(hash).state.withLock { $0.table.remove(key, hash: hash) }
+    }
+
+    @discardableResult
+    func setExpiry(_ key: UnsafeRawBufferPointer, hash: UInt64, expiry: Int64) -> Bool {
+        shard(hash).state.withLock { $0.table.setExpiry(key, hash: hash, expiry: expiry) }
+    }
+
+    func contains(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
+        shard(hash).state.withLock { $0.table.contains(key, hash: hash) }
+    }
+
+    /// Removes expired entries, looking at up to `perShard` slots in each shard.
+    func sweepExpired(now: Int64, perShard: Int) -> Int {
+        var removed = 0
+        for shard in shards {
+            removed += shard.state.withLock { state in
+                let n = state.table.sweepExpired(now: now, limit: perShard)
+                state.expirations += n
+                return n
+            }
+        }
+        return removed
+    }
+
+    func removeAll() {
+        for shard in shards { shard.state.withLock { $0.table.removeAll() } }
+    }
+
+    /// The hottest keys, most recently used first, interleaving shards (each shard's own order is
+    /// exact), up to `maxBytes` of keys and values.
+    func hottestKeys(maxBytes: Int) -> [[UInt8]] {
+        let perShard: [[[UInt8]]] = shards.map { shard in
+            shard.state.withLock { state in
+                var keys: [[UInt8]] = []
+                keys.reserveCapacity(state.table.count)
+                state.table.forEachMostRecent { key, _ in
+                    keys.append([UInt8](key))
+                    return true
+                }
+                return keys
+            }
+        }
+        var result: [[UInt8]] = []
+        var bytes = 0
+        var position = 0
+        var more = true
+        while more && bytes < maxBytes {
+            more = false
+            for keys in perShard where position < keys.count {
+                more = true
+                result.append(keys[position])
+                bytes += keys[position].count
+            }
+            position += 1
+        }
+        return result
+    }
+
+    struct Counters {
+        var items = 0
+        var bytes = 0
+        var hits = 0
+        var misses = 0
+        var evictions = 0
+        var expirations = 0
+    }
+
+    var counters: Counters {
+        var c = Counters()
+        for shard in shards {
+            shard.state.withLock { state in
+                c.items += state.table.count
+                c.bytes += state.table.usedBytes
+                c.hits += state.hits
+                c.misses += state.misses
+                c.evictions += state.evictions
+                c.expirations += state.expirations
+            }
+        }
+        return c
+    }
+}

@@ -1,0 +1,66 @@
+import Dispatch
+
+/// Waiting for writes to reach disk.
+extension TieredStore {
+    /// A ticket covering every write queued so far.
+    public var writeTicket: WriteTicket {
+        WriteTicket(sequence: writer.state.withLock { $0.nextSequence - 1 })
+    }
+
+    /// Calls `completion` once the writes covered by `ticket` are as durable as the fsync mode
+    /// promises: synced under `always`, at once under `everysec` and `never`. `completion` gets an
+    /// error if the disk tier failed to write them.
+    public func whenDurable(_ ticket: WriteTicket, _ completion: @escaping @Sendable (StoreError?) -> Void) {
+        guard configuration.fsync == .always else {
+            completion(nil)
+            return
+        }
+        writer.whenDurable(ticket.sequence, completion)
+    }
+
+    /// Async form of `whenDurable`.
+    public func waitDurable(_ ticket: WriteTicket) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            whenDurable(ticket) { error in
+                if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+            }
+        }
+    }
+
+    /// Commits every queued write and syncs it to disk, whatever the fsync mode.
+    public func sync() throws {
+        let done = DispatchSemaphore(value: 0)
+        let result = ResultBox()
+        writer.sync { error in
+            result.set(error)
+            done.signal()
+        }
+        done.wait()
+        if let error = result.get() { throw error }
+    }
+
+    /// Waits until every write queued so far is committed to LMDB (not necessarily synced).
+    func waitCommitted() throws {
+        let done = DispatchSemaphore(value: 0)
+        let result = ResultBox()
+        writer.whenDone(durable: false) { error in
+            result.set(error)
+            done.signal()
+        }
+        done.wait()
+        if let error = result.get() { throw error }
+    }
+
+    /// Snapshots the memory tier's hot keys now (it also happens periodically and at close).
+    public func snapshotHotKeys() {
+        writer.requestSnapshot()
+    }
+}
+
+import Synchronization
+
+final class ResultBox: Sendable {
+    private let value = Mutex<StoreError?>(nil)
+    func set(_ error: StoreError?) { value.withLock { $0 = error } }
+    func get() -> StoreError? { value.withLock { $0 } }
+}

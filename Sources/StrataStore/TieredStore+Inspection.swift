@@ -1,0 +1,83 @@
+/// Listing keys and looking inside the store.
+extension TieredStore {
+    /// Up to `count` live keys after `cursor` (nil: from the start), in storage order, and the
+    /// cursor to continue from (nil when the scan is complete). Keys written before the call are
+    /// seen; every key that exists for the whole scan is returned exactly once.
+    public func scan(cursor: [UInt8]?, count: Int) throws -> (keys: [[UInt8]], next: [UInt8]?) {
+        try waitCommitted()
+        return try disk.scan(after: cursor, limit: max(1, count), now: currentTimeMilliseconds())
+    }
+
+    /// Number of keys stored (counting expired keys not yet swept, as Redis' DBSIZE does).
+    public func count() throws -> Int {
+        try waitCommitted()
+        return try disk.count()
+    }
+
+    /// Which tier holds `key`, its value's length, and how it is stored on disk.
+    public func tier(of key: [UInt8]) -> TierInfo {
+        key.withUnsafeBytes { k in
+            let hash = StableHash.hash(k)
+            let now = currentTimeMilliseconds()
+            return locks.withLock(hash) {
+                var valueLength = -1
+                let inMemory = memory.peek(k, hash: hash, now: now) { value, _ in valueLength = value.count }
+                let storageKey = disk.storageKey(k)
+                var record: [UInt8]? = nil
+                switch writer.lookup(storageKey) {
+                case .put(let queued): record = queued
+                case .deleted: record = nil
+                case .none: record = try? storageKey.withUnsafeBytes { try disk.read($0) }
+                }
+                var info = TierInfo.none
+                if let record,
+                    let header = try? record.withUnsafeBytes({ try Record.header($0) }),
+                    !header.flags.contains(.tombstone), header.expiry == 0 || header.expiry > now
+                {
+                    info = TierInfo(
+                        tier: .disk, valueLength: header.rawLength, storedLength: record.count,
+                        compressed: header.flags.contains(.compressed))
+                }
+                if inMemory {
+                    info.tier = .memory
+                    info.valueLength = valueLength
+                }
+                return info
+            }
+        }
+    }
+
+    /// Everything the store counts, read now.
+    public var statistics: StoreStatistics {
+        let m = memory.counters
+        let c = counters
+        return StoreStatistics(
+            memoryItems: m.items,
+            memoryBytes: m.bytes,
+            memoryBudget: memory.budget,
+            memoryHits: m.hits,
+            memoryMisses: m.misses,
+            memoryEvictions: m.evictions,
+            memoryExpirations: m.expirations,
+            diskItems: c.diskItems.load(ordering: .relaxed),
+            diskBytes: c.diskBytes.load(ordering: .relaxed),
+            diskBudget: disk.budget,
+            diskFileBytes: isClosed.load(ordering: .relaxed) ? 0 : disk.env.lastPageNumber * disk.env.pageSize,
+            diskHits: c.diskHits.load(ordering: .relaxed),
+            diskMisses: c.diskMisses.load(ordering: .relaxed),
+            diskEvictions: c.diskEvictions.load(ordering: .relaxed),
+            diskExpirations: c.diskExpirations.load(ordering: .relaxed),
+            promotions: c.promotions.load(ordering: .relaxed),
+            compressionBytesIn: c.compressionBytesIn.load(ordering: .relaxed),
+            compressionBytesOut: c.compressionBytesOut.load(ordering: .relaxed),
+            crcFailures: c.crcFailures.load(ordering: .relaxed),
+            fsyncs: c.fsyncs.load(ordering: .relaxed),
+            fsyncSeconds: Double(c.fsyncNanoseconds.load(ordering: .relaxed)) / 1e9,
+            commits: c.commits.load(ordering: .relaxed),
+            writeErrors: c.writeErrors.load(ordering: .relaxed),
+            pendingWrites: writer.pendingCount,
+            warmUp: warmUp,
+            diskWritesFailing: writer.failure != nil
+        )
+    }
+}

@@ -1,0 +1,267 @@
+import Logging
+import Metrics
+import Synchronization
+
+/// A key's value and expiry as the store holds it.
+public struct Entry: Sendable, Equatable {
+    /// The value bytes.
+    public var value: [UInt8]
+    /// Absolute expiry in milliseconds since the Unix epoch; 0 = never.
+    public var expiresAt: Int64
+
+    public init(value: [UInt8], expiresAt: Int64 = 0) {
+        self.value = value
+        self.expiresAt = expiresAt
+    }
+}
+
+/// What `TieredStore.update` does to a key after looking at its current entry.
+public enum Mutation: Sendable, Equatable {
+    /// Leave the key as it is.
+    case none
+    /// Store this value with this absolute expiry (0 = never).
+    case set(value: [UInt8], expiresAt: Int64)
+    /// Delete the key.
+    case delete
+    /// Keep the value, change the absolute expiry (0 = never; a time in the past deletes the key).
+    case expire(at: Int64)
+}
+
+/// A condition on a write (SET's NX and XX).
+public enum WriteCondition: Sendable {
+    case always
+    /// Only if the key does not exist (NX).
+    case ifAbsent
+    /// Only if the key exists (XX).
+    case ifPresent
+}
+
+/// Identifies a point in the write queue, to wait until everything before it is durable.
+public struct WriteTicket: Sendable, Hashable {
+    let sequence: UInt64
+}
+
+/// Strata's node-local engine: a byte-budgeted in-memory LRU over an LMDB disk tier.
+///
+/// Every write goes to both tiers: memory at once, disk through the group-committing `Writer`.
+/// Memory eviction therefore only drops the memory copy; a later read finds the key on disk and
+/// promotes it back. Reads of hot keys take one shard lock and copy the value; nothing touches the
+/// disk. Expired keys are never returned by either tier. See the module's README section "Design".
+///
+/// All methods are thread-safe. Reads that miss memory read LMDB on the calling thread: a server
+/// should call them off its event loops (`get` on a memory hit never blocks on I/O; use
+/// `getFromMemory` to try that first).
+public final class TieredStore: Sendable {
+    public let configuration: StoreConfiguration
+    let logger: Logger
+    let directory: DataDirectory
+    let disk: DiskTier
+    let memory: MemoryTier
+    let writer: Writer
+    let locks = StripedLocks()
+    let clock: HybridClock
+    let compressor = ValueCompressor()
+    let counters = StoreCounters()
+    let isClosed = Atomic<Bool>(false)
+    let warmStop = Atomic<Bool>(false)
+    let warmFinished = Mutex<[@Sendable () -> Void]?>([])
+
+    /// Opens (creating if needed) the store in `path`, and starts the warm start in the background.
+    public init(
+        path: String,
+        configuration: StoreConfiguration = StoreConfiguration(),
+        logger: Logger = Logger(label: "strata.store"),
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        self.directory = try DataDirectory(path: path)
+        do {
+            self.disk = try DiskTier(path: path, budget: configuration.diskBudget, noSync: true)
+        } catch {
+            directory.close()
+            throw error
+        }
+        self.memory = MemoryTier(budget: configuration.memoryBudget, shardCount: configuration.memoryShards)
+        self.clock = HybridClock(node: configuration.nodeID)
+        self.writer = Writer(
+            disk: disk, memory: memory, counters: counters, configuration: configuration, logger: logger,
+            metrics: metrics)
+        // Make sure versions of new writes order after what is already on disk, even if the
+        // wall clock went back while we were down.
+        writer.start()
+        if configuration.warmStart {
+            startWarmUp()
+        } else {
+            counters.warmDone.store(true, ordering: .relaxed)
+            warmFinished.withLock { $0 = nil }
+        }
+        logger.info(
+            "store open",
+            metadata: [
+                "path": "\(path)", "memory": "\(configuration.memoryBudget)", "disk": "\(configuration.diskBudget)",
+                "fsync": "\(configuration.fsync.rawValue)", "memoryShards": "\(memory.shardCount)",
+            ])
+    }
+
+    /// Stops the warm start, commits and syncs every queued write, snapshots the hot keys, closes
+    /// LMDB and releases the directory. Further calls do nothing.
+    public func close() {
+        guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        warmStop.store(true, ordering: .relaxed)
+        waitForWarmUp()
+        writer.stop()
+        disk.close()
+        memory.removeAll()
+        directory.close()
+        logger.info("store closed")
+    }
+
+    deinit {
+        close()
+    }
+
+    // MARK: Reads
+
+    /// The value of `key`, or nil.
+    public func get(_ key: [UInt8]) -> [UInt8]? {
+        key.withUnsafeBytes { k in get(k) { [UInt8]($0) } }
+    }
+
+    /// Calls `body` with the value of `key` (from memory, or from disk, which then promotes it).
+    /// On a memory hit `body` runs under the shard lock: keep it short (copy the bytes out).
+    public func get<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        let hash = StableHash.hash(key)
+        let now = currentTimeMilliseconds()
+        var result: R? = nil
+        switch memory.get(key, hash: hash, now: now, { value, _ in result = body(value) }) {
+        case .hit: return result
+        case .expired:
+            scheduleExpiredCleanup(key, now: now)
+            return nil
+        case .miss:
+            guard let entry = readThrough(key, hash: hash, now: now, promote: true) else { return nil }
+            return entry.value.withUnsafeBytes(body)
+        }
+    }
+
+    /// Like `get`, but only looks in memory: `.miss` means the caller should try `get` off the
+    /// event loop. Never blocks on I/O.
+    public func getFromMemory<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> MemoryRead<R> {
+        let hash = StableHash.hash(key)
+        let now = currentTimeMilliseconds()
+        var result: R? = nil
+        switch memory.get(key, hash: hash, now: now, { value, _ in result = body(value) }) {
+        case .hit: return .hit(result!)
+        case .expired:
+            scheduleExpiredCleanup(key, now: now)
+            return .absent
+        case .miss: return .miss
+        }
+    }
+
+    /// The result of `getFromMemory`.
+    public enum MemoryRead<R> {
+        case hit(R)
+        /// The key is known not to exist (it expired).
+        case absent
+        /// Not in memory: it may be on disk.
+        case miss
+    }
+
+    /// The entry (value and expiry) of `key`, or nil. Promotes a disk hit into memory.
+    public func entry(_ key: [UInt8]) -> Entry? {
+        key.withUnsafeBytes { k in
+            let hash = StableHash.hash(k)
+            return locks.withLock(hash) { current(k, hash: hash, now: currentTimeMilliseconds(), promote: true) }
+        }
+    }
+
+    /// Whether `key` exists (and has not expired).
+    public func exists(_ key: [UInt8]) -> Bool {
+        key.withUnsafeBytes { k in
+            let hash = StableHash.hash(k)
+            let now = currentTimeMilliseconds()
+            if memory.peek(k, hash: hash, now: now, { _, _ in }) { return true }
+            return locks.withLock(hash) { current(k, hash: hash, now: now, promote: false) } != nil
+        }
+    }
+
+    /// The absolute expiry of `key` in ms since the epoch: nil if the key does not exist, 0 if it
+    /// never expires.
+    public func expiry(of key: [UInt8]) -> Int64? {
+        key.withUnsafeBytes { k in
+            let hash = StableHash.hash(k)
+            let now = currentTimeMilliseconds()
+            var expiry: Int64? = nil
+            if memory.peek(k, hash: hash, now: now, { _, e in expiry = e }) { return expiry }
+            return locks.withLock(hash) { current(k, hash: hash, now: now, promote: false) }?.expiresAt
+        }
+    }
+
+    /// Reads `key` from the write queue or disk, promoting it into memory if asked.
+    func readThrough(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, promote: Bool) -> Entry? {
+        locks.withLock(hash) { current(key, hash: hash, now: now, promote: promote) }
+    }
+
+    /// The current entry of `key`: memory, then the write queue, then disk. Caller holds the
+    /// key's stripe lock.
+    func current(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, promote: Bool) -> Entry? {
+        var found: Entry? = nil
+        if memory.peek(key, hash: hash, now: now, { value, expiry in found = Entry(value: [UInt8](value), expiresAt: expiry) }) {
+            return found
+        }
+        let storageKey = disk.storageKey(key)
+        let record: [UInt8]?
+        switch writer.lookup(storageKey) {
+        case .deleted: record = nil
+        case .put(let queued): record = queued
+        case .none:
+            do {
+                record = try storageKey.withUnsafeBytes { try disk.read($0) }
+            } catch {
+                logger.error("disk tier read failed", metadata: ["error": "\(error)"])
+                counters.add(counters.diskMisses)
+                return nil
+            }
+        }
+        guard let record, let entry = decode(record, key: key, storageKey: storageKey, now: now) else {
+            counters.add(counters.diskMisses)
+            return nil
+        }
+        counters.add(counters.diskHits)
+        if promote {
+            entry.value.withUnsafeBytes { _ = memory.set(key, hash: hash, value: $0, expiry: entry.expiresAt) }
+            counters.add(counters.promotions)
+        }
+        return entry
+    }
+
+    /// Decodes a stored record for `key`; nil if expired, a tombstone, another key's, or damaged.
+    func decode(_ record: [UInt8], key: UnsafeRawBufferPointer, storageKey: [UInt8], now: Int64) -> Entry? {
+        record.withUnsafeBytes { bytes -> Entry? in
+            do {
+                let header = try Record.header(bytes)
+                if header.flags.contains(.tombstone) { return nil }
+                if let full = try Record.fullKey(bytes, header), !full.elementsEqual(key) { return nil }
+                if header.expiry != 0 && header.expiry <= now {
+                    writer.enqueue(maintenance: .deleteIfExpired(storageKey, now: now))
+                    return nil
+                }
+                return Entry(value: try Record.value(bytes, header, compressor: compressor), expiresAt: header.expiry)
+            } catch {
+                counters.add(counters.crcFailures)
+                logger.warning(
+                    "damaged record on disk treated as a miss and removed",
+                    metadata: ["key": "\(String(decoding: key.prefix(64), as: UTF8.self))", "error": "\(error)"])
+                writer.enqueue(maintenance: .deleteIfCorrupt(storageKey))
+                return nil
+            }
+        }
+    }
+
+    private func scheduleExpiredCleanup(_ key: UnsafeRawBufferPointer, now: Int64) {
+        writer.enqueue(maintenance: .deleteIfExpired(disk.storageKey(key), now: now))
+    }
+}

@@ -1,0 +1,90 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The version of a stored value: a hybrid logical clock reading plus the writing node's id.
+///
+/// Replicas keep the highest version of a key (last writer wins). `clock` orders writes in real
+/// time as far as the nodes' clocks agree and never goes backwards on one node; `node` breaks ties
+/// between two nodes that wrote in the same clock tick, so every replica picks the same winner.
+public struct Version: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// Physical milliseconds since the Unix epoch in the upper 48 bits, a logical counter in the lower 16.
+    public var clock: UInt64
+    /// The id of the node that made the write.
+    public var node: UInt32
+
+    public init(clock: UInt64, node: UInt32) {
+        self.clock = clock
+        self.node = node
+    }
+
+    /// The version older than every real write.
+    public static let zero = Version(clock: 0, node: 0)
+
+    /// Milliseconds since the epoch that this version was made at.
+    public var milliseconds: Int64 { Int64(clock >> 16) }
+
+    public static func < (lhs: Version, rhs: Version) -> Bool {
+        (lhs.clock, lhs.node) < (rhs.clock, rhs.node)
+    }
+
+    public var description: String { "\(clock >> 16).\(clock & 0xFFFF)@\(node)" }
+}
+
+/// Wall-clock time in milliseconds since the Unix epoch.
+@inline(__always)
+public func currentTimeMilliseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+/// Monotonic time in nanoseconds, for measuring durations.
+@inline(__always)
+func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// A hybrid logical clock: physical time when it moves forward, a counter when it does not.
+///
+/// `now()` is strictly increasing on one node even if the wall clock steps back; `observe(_:)` moves
+/// it past a version seen from another node, so a write that follows a read there orders after it.
+public final class HybridClock: Sendable {
+    private let last = Atomic<UInt64>(0)
+    /// This node's id, stamped into every version it makes.
+    public let node: UInt32
+
+    public init(node: UInt32) {
+        self.node = node
+    }
+
+    /// A new version, greater than every version this clock made or observed before.
+    public func now() -> Version {
+        let physical = UInt64(max(0, currentTimeMilliseconds())) << 16
+        var current = last.load(ordering: .relaxed)
+        while true {
+            let next = max(physical, current &+ 1)
+            let (exchanged, original) = last.compareExchange(
+                expected: current, desired: next, ordering: .relaxed)
+            if exchanged { return Version(clock: next, node: node) }
+            current = original
+        }
+    }
+
+    /// Moves the clock past `version`.
+    public func observe(_ version: Version) {
+        var current = last.load(ordering: .relaxed)
+        while current < version.clock {
+            let (exchanged, original) = last.compareExchange(
+                expected: current, desired: version.clock, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
+}

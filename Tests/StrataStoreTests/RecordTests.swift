@@ -1,0 +1,86 @@
+import Testing
+
+@testable import StrataStore
+
+@Suite struct RecordTests {
+    let compressor = ValueCompressor()
+
+    func encode(_ value: [UInt8], fullKey: [UInt8]? = nil, threshold: Int = 1024, expiry: Int64 = 0) -> [UInt8] {
+        value.withUnsafeBytes { v in
+            let key = fullKey ?? []
+            return key.withUnsafeBytes { k in
+                Record.encode(
+                    value: v, fullKey: fullKey == nil ? nil : k, expiry: expiry,
+                    version: Version(clock: 77 << 16 | 3, node: 9), stamp: 1234,
+                    compressThreshold: threshold, compressor: compressor
+                ).bytes
+            }
+        }
+    }
+
+    @Test func roundTripsSmallValue() throws {
+        let record = encode(Array("hello".utf8), expiry: 42)
+        try record.withUnsafeBytes { bytes in
+            let header = try Record.header(bytes)
+            #expect(header.expiry == 42)
+            #expect(header.version == Version(clock: 77 << 16 | 3, node: 9))
+            #expect(header.rawLength == 5)
+            #expect(!header.flags.contains(.compressed))
+            #expect(try Record.value(bytes, header, compressor: compressor) == Array("hello".utf8))
+        }
+        #expect(record.count == Record.headerSize + 5)
+    }
+
+    @Test func compressesLargeCompressibleValuesOnly() throws {
+        let text = [UInt8](String(repeating: "strata caches things. ", count: 300).utf8)
+        let record = encode(text)
+        #expect(record.count < text.count / 4)
+        try record.withUnsafeBytes { bytes in
+            let header = try Record.header(bytes)
+            #expect(header.flags.contains(.compressed))
+            #expect(try Record.value(bytes, header, compressor: compressor) == text)
+        }
+        // Random bytes do not shrink: stored raw.
+        var rng = SystemRandomNumberGenerator()
+        let noise = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let raw = encode(noise)
+        let rawHeader = try raw.withUnsafeBytes { bytes throws(Record.DecodeError) in try Record.header(bytes) }
+        #expect(!rawHeader.flags.contains(.compressed))
+        // Below the threshold: never compressed.
+        let small = encode([UInt8](repeating: 65, count: 1000))
+        #expect(small.count == Record.headerSize + 1000)
+    }
+
+    @Test func carriesTheFullKeyOfLongKeys() throws {
+        let key = [UInt8](repeating: 0x41, count: 2000)
+        let record = encode(Array("v".utf8), fullKey: key)
+        try record.withUnsafeBytes { bytes in
+            let header = try Record.header(bytes)
+            #expect(try Record.fullKey(bytes, header).map { [UInt8]($0) } == key)
+            #expect(try Record.value(bytes, header, compressor: compressor) == Array("v".utf8))
+        }
+    }
+
+    @Test func detectsEveryFlippedByte() throws {
+        let record = encode(Array("some value bytes".utf8), expiry: 99)
+        for i in 4..<record.count {
+            var damaged = record
+            damaged[i] ^= 0x10
+            damaged.withUnsafeBytes { bytes in
+                #expect(throws: Record.DecodeError.self) { _ = try Record.header(bytes) }
+            }
+        }
+    }
+
+    @Test func refusesNewerFormatsAndTruncation() {
+        var record = encode(Array("x".utf8))
+        record[0] = Record.formatVersion + 1
+        record.withUnsafeBytes { bytes in
+            #expect(throws: Record.DecodeError.newerFormat(Record.formatVersion + 1)) { _ = try Record.header(bytes) }
+        }
+        let short = Array(record.prefix(10))
+        short.withUnsafeBytes { bytes in
+            #expect(throws: Record.DecodeError.truncated) { _ = try Record.header(bytes) }
+        }
+    }
+}
