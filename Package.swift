@@ -40,9 +40,15 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "strata-store-writer",
+            dependencies: ["StrataStore"],
+            path: "Tests/StoreWriterHelper",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "StrataStoreTests",
-            dependencies: ["StrataStore"],
+            dependencies: ["StrataStore", "strata-store-writer"],
             swiftSettings: strictSettings
         ),
     ]
