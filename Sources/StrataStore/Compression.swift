@@ -7,7 +7,9 @@ import Synchronization
 /// Setting up a zlib stream allocates a few hundred KiB of state, which costs more than compressing
 /// a 4 KiB value; so streams are started once and kept in a small pool, and each use only resets
 /// its stream (`deflateReset` / `inflateReset`).
-final class ValueCompressor: Sendable {
+public final class ValueCompressor: Sendable {
+    public init() {}
+
     /// A started compressor or decompressor. Used by one thread at a time: it is taken out of the
     /// pool under `pool`'s lock and put back after use, so no two threads ever share it.
     private final class Streams: @unchecked Sendable {
@@ -21,7 +23,7 @@ final class ValueCompressor: Sendable {
         }
     }
 
-    private let pool = Mutex<[Streams]>([])
+    private let pool = Locked<[Streams]>([])
     private let maximumPooled = 16
 
     private func withStreams<R>(_ body: (Streams) throws -> R) throws -> R {
@@ -33,7 +35,7 @@ final class ValueCompressor: Sendable {
     }
 
     /// The zlib stream for `value`, or nil when compressing would not make it smaller.
-    func compress(_ value: UnsafeRawBufferPointer) -> ByteBuffer? {
+    public func compress(_ value: UnsafeRawBufferPointer) -> ByteBuffer? {
         try? withStreams { streams in
             var input = ByteBuffer(bytes: value)
             var output = ByteBuffer()
@@ -46,7 +48,7 @@ final class ValueCompressor: Sendable {
 
     /// Inflates `compressed` into exactly `rawLength` bytes; throws if the stream is damaged or of
     /// another length.
-    func decompress(_ compressed: UnsafeRawBufferPointer, rawLength: Int) throws -> [UInt8] {
+    public func decompress(_ compressed: UnsafeRawBufferPointer, rawLength: Int) throws -> [UInt8] {
         try withStreams { streams in
             var input = ByteBuffer(bytes: compressed)
             var output = ByteBuffer()

@@ -29,15 +29,17 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     static let entryOverhead = 32
     static let blockHeader = 16
     private static let none = UInt32.max
-    private static let maxLoadNumerator = 3  // grow the index beyond 3/4 full
-    private static let maxLoadDenominator = 4
+    private static let maxLoadNumerator = 4  // grow the index beyond 4/5 full...
+    private static let maxLoadDenominator = 5
+    // ...by half again (so the load stays between 0.53 and 0.8), and grow the slot array by a
+    // quarter: growing by less than doubling keeps the unused part of both small.
 
     private var slots: UnsafeMutablePointer<Slot>
     private var slotCapacity: Int
     private var slotsUsed = 0  // slots [0, slotsUsed) have been handed out at least once
     private var freeSlot = LRUTable.none
     private var index: UnsafeMutablePointer<UInt64>
-    private var indexMask: Int
+    private var bucketCount: Int
     private var head = LRUTable.none  // most recently used
     private var tail = LRUTable.none  // least recently used
     private var sweepCursor = 0
@@ -49,24 +51,23 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     init(initialCapacity: Int = 64) {
         let capacity = max(8, initialCapacity)
         slotCapacity = capacity
-        slots = .allocate(capacity: capacity)
-        var buckets = 16
-        while buckets * LRUTable.maxLoadNumerator < capacity * LRUTable.maxLoadDenominator { buckets <<= 1 }
-        index = .allocate(capacity: buckets)
+        slots = LRUTable.allocateArray(Slot.self, count: capacity)
+        let buckets = max(16, capacity * LRUTable.maxLoadDenominator / LRUTable.maxLoadNumerator + 1)
+        index = LRUTable.allocateArray(UInt64.self, count: buckets)
         index.initialize(repeating: 0, count: buckets)
-        indexMask = buckets - 1
+        bucketCount = buckets
     }
 
     deinit {
         for s in 0..<slotsUsed {
             if let block = slots[s].block { free(block) }
         }
-        slots.deallocate()
-        index.deallocate()
+        LRUTable.releaseArray(slots, count: slotCapacity)
+        LRUTable.releaseArray(index, count: bucketCount)
     }
 
     /// Bytes of the slot array and index.
-    var structuralBytes: Int { slotCapacity * MemoryLayout<Slot>.stride + (indexMask + 1) * 8 }
+    var structuralBytes: Int { slotCapacity * MemoryLayout<Slot>.stride + bucketCount * 8 }
     /// Everything this table is charged for.
     var usedBytes: Int { entryBytes + structuralBytes }
 
@@ -127,11 +128,28 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     @inline(__always)
     private static func tag(_ hash: UInt64) -> UInt64 { hash >> 32 }
 
+    /// The home bucket of a tag: Lemire's multiply-shift maps 32 bits onto any bucket count.
+    @inline(__always)
+    private func home(_ tag: UInt64) -> Int {
+        Int(truncatingIfNeeded: (tag &* UInt64(bucketCount)) >> 32)
+    }
+
+    @inline(__always)
+    private func nextBucket(_ bucket: Int) -> Int {
+        bucket + 1 == bucketCount ? 0 : bucket + 1
+    }
+
+    /// How far `bucket` is past `from`, going forward and wrapping.
+    @inline(__always)
+    private func distance(from: Int, to bucket: Int) -> Int {
+        bucket >= from ? bucket - from : bucket + bucketCount - from
+    }
+
     /// The bucket holding `key`, or nil.
     @inline(__always)
     private func findBucket(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         let tag = LRUTable.tag(hash)
-        var bucket = Int(truncatingIfNeeded: tag) & indexMask
+        var bucket = home(tag)
         while true {
             let e = index[bucket]
             if e == 0 { return nil }
@@ -139,7 +157,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
                 let slot = Int(truncatingIfNeeded: e & 0xFFFF_FFFF) - 1
                 if LRUTable.equal(LRUTable.key(slots[slot].block!), key) { return bucket }
             }
-            bucket = (bucket + 1) & indexMask
+            bucket = nextBucket(bucket)
         }
     }
 
@@ -149,43 +167,67 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     }
 
     private mutating func insertIndex(tag: UInt64, slot: Int) {
-        var bucket = Int(truncatingIfNeeded: tag) & indexMask
-        while index[bucket] != 0 { bucket = (bucket + 1) & indexMask }
+        var bucket = home(tag)
+        while index[bucket] != 0 { bucket = nextBucket(bucket) }
         index[bucket] = tag << 32 | UInt64(slot + 1)
     }
 
     /// Removes the entry at `bucket`, shifting back the entries that probed past it.
     private mutating func removeIndex(at removed: Int) {
         var hole = removed
-        var next = (hole + 1) & indexMask
+        var next = nextBucket(hole)
         while index[next] != 0 {
-            let home = Int(truncatingIfNeeded: index[next] >> 32) & indexMask
+            let homeBucket = home(index[next] >> 32)
             // Move the entry into the hole if its home bucket is not in (hole, next].
-            let distanceToNext = (next - home) & indexMask
-            let distanceToHole = (hole - home) & indexMask
-            if distanceToHole < distanceToNext {
+            if distance(from: homeBucket, to: hole) < distance(from: homeBucket, to: next) {
                 index[hole] = index[next]
                 hole = next
             }
-            next = (next + 1) & indexMask
+            next = nextBucket(next)
         }
         index[hole] = 0
     }
 
     private mutating func growIndexIfNeeded() {
-        let buckets = indexMask + 1
+        let buckets = bucketCount
         guard (count + 1) * LRUTable.maxLoadDenominator > buckets * LRUTable.maxLoadNumerator else { return }
         let old = index
-        let newBuckets = buckets << 1
-        index = .allocate(capacity: newBuckets)
+        let newBuckets = buckets + buckets / 2
+        index = LRUTable.allocateArray(UInt64.self, count: newBuckets)
         index.initialize(repeating: 0, count: newBuckets)
-        indexMask = newBuckets - 1
+        bucketCount = newBuckets
         for i in 0..<buckets where old[i] != 0 {
-            var bucket = Int(truncatingIfNeeded: old[i] >> 32) & indexMask
-            while index[bucket] != 0 { bucket = (bucket + 1) & indexMask }
+            var bucket = home(old[i] >> 32)
+            while index[bucket] != 0 { bucket = nextBucket(bucket) }
             index[bucket] = old[i]
         }
-        old.deallocate()
+        LRUTable.releaseArray(old, count: buckets)
+    }
+
+    // MARK: Arrays
+
+    /// Arrays of 64 KiB and more are mapped straight from the kernel and unmapped when the table
+    /// outgrows them, so the memory goes back at once. (From malloc, the arrays a table outgrew
+    /// would stay resident as free heap: several times the live array, for geometric growth.)
+    private static let mapThreshold = 64 << 10
+
+    private static func allocateArray<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T> {
+        let bytes = count * MemoryLayout<T>.stride
+        if bytes >= mapThreshold {
+            let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            precondition(raw != MAP_FAILED, "out of memory mapping \(bytes) bytes")
+            return raw!.bindMemory(to: T.self, capacity: count)
+        }
+        return .allocate(capacity: count)
+    }
+
+    private static func releaseArray<T>(_ pointer: UnsafeMutablePointer<T>, count: Int) {
+        let bytes = count * MemoryLayout<T>.stride
+        if bytes >= mapThreshold {
+            munmap(UnsafeMutableRawPointer(pointer), bytes)
+        } else {
+            pointer.deallocate()
+        }
     }
 
     // MARK: Slots and the LRU list
@@ -197,10 +239,10 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
             return s
         }
         if slotsUsed == slotCapacity {
-            let newCapacity = slotCapacity * 2
-            let newSlots = UnsafeMutablePointer<Slot>.allocate(capacity: newCapacity)
+            let newCapacity = slotCapacity + max(8, slotCapacity / 4)
+            let newSlots = LRUTable.allocateArray(Slot.self, count: newCapacity)
             newSlots.moveInitialize(from: slots, count: slotsUsed)
-            slots.deallocate()
+            LRUTable.releaseArray(slots, count: slotCapacity)
             slots = newSlots
             slotCapacity = newCapacity
         }
@@ -387,6 +429,6 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         count = 0
         entryBytes = 0
         sweepCursor = 0
-        index.update(repeating: 0, count: indexMask + 1)
+        index.update(repeating: 0, count: bucketCount)
     }
 }

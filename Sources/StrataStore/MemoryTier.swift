@@ -7,7 +7,7 @@ import Synchronization
 /// (keys spread evenly over shards by hash). What the tier holds never exceeds the budget: every
 /// shard's `usedBytes` (entries with their overhead, plus its index and slot array) stays within
 /// its share. A value too large for a shard's share is not kept in memory; it is served from disk.
-final class MemoryTier: Sendable {
+public final class MemoryTier: Sendable {
     struct ShardState: ~Copyable, Sendable {
         var table: LRUTable
         var hits = 0
@@ -17,18 +17,21 @@ final class MemoryTier: Sendable {
     }
 
     final class Shard: Sendable {
-        let state: Mutex<ShardState>
+        let state: Locked<ShardState>
         init(capacity: Int) {
-            state = Mutex(ShardState(table: LRUTable(initialCapacity: capacity)))
+            state = Locked(ShardState(table: LRUTable(initialCapacity: capacity)))
         }
     }
 
-    let budget: Int
+    /// Bytes this tier may hold.
+    public let budget: Int
     let shardBudget: Int
     private let shards: [Shard]
     private let shardMask: UInt64
 
-    init(budget: Int, shardCount requested: Int?) {
+    /// A tier of `budget` bytes in `shardCount` shards (a power of two; nil picks one shard per
+    /// 4 MiB of budget, 1 to 64).
+    public init(budget: Int, shardCount requested: Int? = nil) {
         // One shard per 4 MiB of budget, between 1 and 64, rounded down to a power of two.
         var count = 1
         let wanted = requested ?? max(1, min(64, budget / (4 << 20)))
@@ -39,7 +42,8 @@ final class MemoryTier: Sendable {
         self.shards = (0..<count).map { _ in Shard(capacity: 64) }
     }
 
-    var shardCount: Int { shards.count }
+    /// Number of shards.
+    public var shardCount: Int { shards.count }
 
     @inline(__always)
     private func shard(_ hash: UInt64) -> Shard {
@@ -157,16 +161,18 @@ final class MemoryTier: Sendable {
         return result
     }
 
-    struct Counters {
-        var items = 0
-        var bytes = 0
-        var hits = 0
-        var misses = 0
-        var evictions = 0
-        var expirations = 0
+    /// What the tier holds and has done.
+    public struct Counters: Sendable {
+        public var items = 0
+        public var bytes = 0
+        public var hits = 0
+        public var misses = 0
+        public var evictions = 0
+        public var expirations = 0
     }
 
-    var counters: Counters {
+    /// Totals over all shards, read now.
+    public var counters: Counters {
         var c = Counters()
         for shard in shards {
             shard.state.withLock { state in
@@ -179,5 +185,31 @@ final class MemoryTier: Sendable {
             }
         }
         return c
+    }
+
+    // MARK: Conveniences for embedding
+
+    /// The value of `key`, if present and not expired.
+    public func get(_ key: [UInt8]) -> [UInt8]? {
+        key.withUnsafeBytes { k in
+            var result: [UInt8]? = nil
+            _ = get(k, hash: StableHash.hash(k), now: currentTimeMilliseconds()) { v, _ in result = [UInt8](v) }
+            return result
+        }
+    }
+
+    /// Stores `key` (expiring at `expiresAt` ms since the epoch, 0 = never), evicting as needed;
+    /// returns false if the value is too large for a shard.
+    @discardableResult
+    public func set(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64 = 0) -> Bool {
+        key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in set(k, hash: StableHash.hash(k), value: v, expiry: expiresAt) }
+        }
+    }
+
+    /// Removes `key`; returns whether it was there.
+    @discardableResult
+    public func remove(_ key: [UInt8]) -> Bool {
+        key.withUnsafeBytes { remove($0, hash: StableHash.hash($0)) }
     }
 }

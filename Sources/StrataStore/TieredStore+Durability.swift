@@ -60,7 +60,7 @@ extension TieredStore {
 import Synchronization
 
 final class ResultBox: Sendable {
-    private let value = Mutex<StoreError?>(nil)
+    private let value = Locked<StoreError?>(nil)
     func set(_ error: StoreError?) { value.withLock { $0 = error } }
     func get() -> StoreError? { value.withLock { $0 } }
 }

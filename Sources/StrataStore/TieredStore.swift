@@ -64,7 +64,7 @@ public final class TieredStore: Sendable {
     let counters = StoreCounters()
     let isClosed = Atomic<Bool>(false)
     let warmStop = Atomic<Bool>(false)
-    let warmFinished = Mutex<[@Sendable () -> Void]?>([])
+    let warmFinished = Locked<[@Sendable () -> Void]?>([])
 
     /// Opens (creating if needed) the store in `path`, and starts the warm start in the background.
     public init(

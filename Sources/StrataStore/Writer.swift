@@ -65,7 +65,7 @@ final class Writer: Sendable {
         var syncRequested: [Completion] = []
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
     private let wakeup = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let disk: DiskTier
