@@ -29,11 +29,25 @@ final class StripedLocks: @unchecked Sendable {
     }
 
     @inline(__always)
+    private func stripe(_ hash: UInt64) -> Int {
+        // Use middle bits: the low bits pick memory shards, the high bits their buckets.
+        Int(truncatingIfNeeded: (hash >> 20) & mask)
+    }
+
+    @inline(__always)
     func withLock<R>(_ hash: UInt64, _ body: () throws -> R) rethrows -> R {
-        // Use the high bits: the low bits pick memory shards, the middle bits their buckets.
-        let lock = locks + Int(truncatingIfNeeded: (hash >> 20) & mask)
+        let lock = locks + stripe(hash)
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
+        return try body()
+    }
+
+    /// Holds the stripes of all `hashes` at once (taken in stripe order, so two callers can
+    /// never deadlock), for operations on several keys that must be atomic (MSETNX).
+    func withLocks<R>(_ hashes: [UInt64], _ body: () throws -> R) rethrows -> R {
+        let stripes = Set(hashes.map(stripe)).sorted()
+        for s in stripes { pthread_mutex_lock(locks + s) }
+        defer { for s in stripes.reversed() { pthread_mutex_unlock(locks + s) } }
         return try body()
     }
 }

@@ -78,6 +78,28 @@ extension TieredStore {
         }
     }
 
+    /// Sets every key in `pairs`, atomically with respect to other writes of those keys; with
+    /// `onlyIfNoneExist`, sets none of them if any exists (MSETNX). Returns whether it set them.
+    @discardableResult
+    public func setAll(_ pairs: [(key: [UInt8], value: [UInt8])], expiresAt: Int64 = 0, onlyIfNoneExist: Bool) throws -> Bool {
+        let hashes = pairs.map { pair in pair.key.withUnsafeBytes { StableHash.hash($0) } }
+        return try locks.withLocks(hashes) {
+            let now = currentTimeMilliseconds()
+            if onlyIfNoneExist {
+                for (i, pair) in pairs.enumerated() {
+                    let exists = pair.key.withUnsafeBytes { current($0, hash: hashes[i], now: now, promote: false) } != nil
+                    if exists { return false }
+                }
+            }
+            for (i, pair) in pairs.enumerated() {
+                try pair.key.withUnsafeBytes { k in
+                    try pair.value.withUnsafeBytes { v in try write(k, hash: hashes[i], value: v, expiresAt: expiresAt) }
+                }
+            }
+            return true
+        }
+    }
+
     /// Deletes every key from both tiers.
     public func flush() {
         memory.removeAll()

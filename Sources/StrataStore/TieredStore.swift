@@ -170,6 +170,11 @@ public final class TieredStore: Sendable {
         case miss
     }
 
+    /// Whether `key` is in the memory tier now (so commands on it will not read the disk).
+    public func isInMemory(_ key: UnsafeRawBufferPointer) -> Bool {
+        memory.peek(key, hash: StableHash.hash(key), now: currentTimeMilliseconds(), { _, _ in })
+    }
+
     /// The entry (value and expiry) of `key`, or nil. Promotes a disk hit into memory.
     public func entry(_ key: [UInt8]) -> Entry? {
         key.withUnsafeBytes { k in

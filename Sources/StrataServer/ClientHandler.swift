@@ -1,0 +1,317 @@
+import Logging
+import NIOCore
+import RESP
+import StrataStore
+
+/// Counts the bytes a client sends, before they are decoded.
+final class InboundByteCounter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    let server: Server
+
+    init(server: Server) { self.server = server }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let count = unwrapInboundIn(data).readableBytes
+        server.bytesIn.wrappingAdd(count, ordering: .relaxed)
+        server.metrics.bytesIn.increment(by: Int64(count))
+        context.fireChannelRead(data)
+    }
+}
+
+/// One client connection: runs its commands in order and writes their replies in order.
+///
+/// Commands that only touch the memory tier run right here on the event loop. A command that
+/// may read the disk tier runs on the disk thread pool, and a write under `--fsync always` waits
+/// for its sync; meanwhile the connection's later commands wait in `queue`, so replies keep
+/// their order (other connections on the loop go on).
+///
+/// Replies collect in `out` and are written once per read batch. When the client stops reading
+/// and the channel's outbound buffer passes its high-water mark, the handler stops executing
+/// queued commands and stops reading the socket, so a client that pipelines without reading
+/// cannot grow the node's memory.
+final class ClientHandler: ChannelDuplexHandler {
+    typealias InboundIn = RESPCommand
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let server: Server
+    private var session: ClientSession?
+    private var out = ByteBuffer()
+    private var queue = CircularBuffer<RESPCommand>(initialCapacity: 8)
+    private var busy = false
+    private var readWithheld = false
+    private var closing = false
+    private var pendingProtocolError: String?
+    /// The node is shutting down: finish what is running, then close.
+    private var quiescing = false
+    private let alwaysSync: Bool
+
+    /// Replies are written out when this much has collected, even mid-batch.
+    private static let flushThreshold = 64 << 10
+    /// Commands decoded but not yet run before the handler stops reading.
+    private static let queueLimit = 1024
+
+    init(server: Server) {
+        self.server = server
+        self.alwaysSync = server.store.configuration.fsync == .always
+    }
+
+    // MARK: Lifecycle
+
+    func channelActive(context: ChannelHandlerContext) {
+        out = context.channel.allocator.buffer(capacity: 4096)
+        server.connectionsReceived.wrappingAdd(1, ordering: .relaxed)
+        server.metrics.connections.increment()
+        let id = server.nextClientID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let session = ClientSession(
+            id: id,
+            address: context.channel.remoteAddress.map(Self.describe) ?? "?",
+            localAddress: context.channel.localAddress.map(Self.describe) ?? "?",
+            authenticated: server.configuration.requirePass == nil)
+        let accepted = server.clients.withLock { clients -> Bool in
+            guard clients.count < server.configuration.maxClients else { return false }
+            clients[id] = session
+            return true
+        }
+        guard accepted else {
+            server.connectionsRejected.wrappingAdd(1, ordering: .relaxed)
+            server.metrics.rejectedConnections.increment()
+            closing = true
+            var reply = context.channel.allocator.buffer(capacity: 64)
+            reply.writeRESPError("ERR max number of clients reached")
+            context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        self.session = session
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let session {
+            _ = server.clients.withLock { $0.removeValue(forKey: session.id) }
+        }
+        closing = true
+        context.fireChannelInactive()
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+    }
+
+    // MARK: Input
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing, session != nil else { return }
+        queue.append(unwrapInboundIn(data))
+        process(context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushReplies(context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let message: String
+        switch error {
+        case let e as RESPProtocolError: message = e.message
+        case let e as ByteToMessageDecoderError where "\(e)".contains("payloadTooLarge"):
+            message = "ERR Protocol error: request too large"
+        case is ByteToMessageDecoderError:
+            message = "ERR Protocol error: \(error)"
+        default:
+            // I/O errors (connection reset and the like): nothing to answer.
+            context.close(promise: nil)
+            return
+        }
+        server.metrics.protocolErrors.increment()
+        server.logger.debug("protocol error; closing the connection", metadata: ["error": "\(message)"])
+        pendingProtocolError = message
+        process(context: context)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            process(context: context)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: Backpressure
+
+    func read(context: ChannelHandlerContext) {
+        if !context.channel.isWritable || queue.count >= Self.queueLimit || pendingProtocolError != nil {
+            readWithheld = true
+            return
+        }
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            process(context: context)
+            flushReplies(context: context)
+            if readWithheld && queue.count < Self.queueLimit && pendingProtocolError == nil {
+                readWithheld = false
+                context.read()
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Execution
+
+    private func process(context: ChannelHandlerContext) {
+        while !busy && !closing, !queue.isEmpty {
+            if !context.channel.isWritable { return }
+            let command = queue.removeFirst()
+            execute(command, context: context)
+            if out.readableBytes >= Self.flushThreshold { flushReplies(context: context) }
+        }
+        if !busy && !closing && queue.isEmpty, let message = pendingProtocolError {
+            closing = true
+            out.writeRESPError(message)
+            closeAfterFlush(context: context)
+        } else if !busy && !closing && queue.isEmpty && quiescing {
+            closing = true
+            closeAfterFlush(context: context)
+        } else if !busy, readWithheld, queue.count < Self.queueLimit, context.channel.isWritable, pendingProtocolError == nil
+        {
+            readWithheld = false
+            context.read()
+        }
+    }
+
+    private func execute(_ command: RESPCommand, context: ChannelHandlerContext) {
+        guard let session, let nameBuffer = command.arguments.first else { return }
+        server.commandsProcessed.wrappingAdd(1, ordering: .relaxed)
+        guard let spec = server.commands.lookup(nameBuffer) else {
+            server.metrics.unknown.calls.increment()
+            server.metrics.unknown.errors.increment()
+            var message = "ERR unknown command '\(String(buffer: nameBuffer).prefix(128))', with args beginning with: "
+            for argument in command.arguments.dropFirst().prefix(16) {
+                message += "'\(String(buffer: argument).prefix(128))' "
+            }
+            out.writeRESPError(message)
+            return
+        }
+        let metrics = spec.metrics ?? server.metrics.unknown
+        metrics.calls.increment()
+        let authenticated = server.configuration.requirePass == nil || session.state.withLock { $0.authenticated }
+        guard authenticated || spec.flags.contains(.noAuth) else {
+            metrics.errors.increment()
+            out.writeRESPError("NOAUTH Authentication required.")
+            return
+        }
+        guard spec.arityMatches(command.arguments.count) else {
+            metrics.errors.increment()
+            out.writeRESPError(CommandError.arity(spec.name).message)
+            return
+        }
+        session.state.withLock {
+            $0.lastCommand = spec.name
+            $0.lastActivity = currentTimeMilliseconds()
+        }
+        let start = ContinuousClock.now
+        let mark = out.writerIndex
+        var invocation = Invocation(
+            arguments: command.arguments, name: spec.name, session: session, server: server, eventLoop: context.eventLoop,
+            version: session.protocolVersion, out: out)
+        out = ByteBuffer()  // `invocation` owns the buffer while the handler runs (no copy on write)
+        var outcome: Outcome
+        do {
+            outcome = try spec.handler(&invocation)
+        } catch {
+            invocation.out.moveWriterIndex(to: mark)
+            invocation.out.writeRESPError(Server.replyText(for: error))
+            outcome = .done
+        }
+        out = invocation.out
+        let isWrite = spec.flags.contains(.write)
+
+        switch outcome {
+        case .done:
+            if isWrite && alwaysSync && out.getInteger(at: mark, as: UInt8.self) != UInt8(ascii: "-") {
+                // Under --fsync always, a write's reply waits until its commit is synced.
+                let reply = out.getSlice(at: mark, length: out.writerIndex - mark)!
+                out.moveWriterIndex(to: mark)
+                waitFor(durable(reply, on: context.eventLoop), metrics: metrics, start: start, context: context)
+            } else {
+                finish(metrics: metrics, start: start, replyAt: mark)
+            }
+        case .deferred(let future):
+            let result = isWrite && alwaysSync ? future.flatMap { reply in
+                reply.getInteger(at: reply.readerIndex, as: UInt8.self) == UInt8(ascii: "-")
+                    ? context.eventLoop.makeSucceededFuture(reply) : self.durable(reply, on: context.eventLoop)
+            } : future
+            waitFor(result, metrics: metrics, start: start, context: context)
+        }
+        if invocation.closeAfterReply {
+            closing = true
+            closeAfterFlush(context: context)
+        }
+    }
+
+    /// A future of `reply` that completes once every write so far is synced.
+    private func durable(_ reply: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
+        let promise = eventLoop.makePromise(of: ByteBuffer.self)
+        let store = server.store
+        store.whenDurable(store.writeTicket) { error in
+            if let error {
+                var failure = ByteBufferAllocator().buffer(capacity: 64)
+                failure.writeRESPError("ERR write not persisted: \(error.message)")
+                promise.succeed(failure)
+            } else {
+                promise.succeed(reply)
+            }
+        }
+        return promise.futureResult
+    }
+
+    private func waitFor(
+        _ future: EventLoopFuture<ByteBuffer>, metrics: CommandMetrics, start: ContinuousClock.Instant,
+        context: ChannelHandlerContext
+    ) {
+        busy = true
+        flushReplies(context: context)
+        future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+            self.busy = false
+            guard !self.closing || self.pendingProtocolError != nil else { return }
+            let mark = self.out.writerIndex
+            switch result {
+            case .success(var reply): self.out.writeBuffer(&reply)
+            case .failure(let error): self.out.writeRESPError(Server.replyText(for: error))
+            }
+            self.finish(metrics: metrics, start: start, replyAt: mark)
+            self.process(context: context)
+            self.flushReplies(context: context)
+        }
+    }
+
+    private func finish(metrics: CommandMetrics, start: ContinuousClock.Instant, replyAt mark: Int) {
+        if out.getInteger(at: mark, as: UInt8.self) == UInt8(ascii: "-") { metrics.errors.increment() }
+        metrics.duration.record(ContinuousClock.now - start)
+    }
+
+    // MARK: Output
+
+    private func flushReplies(context: ChannelHandlerContext) {
+        guard out.readableBytes > 0 else { return }
+        server.bytesOut.wrappingAdd(out.readableBytes, ordering: .relaxed)
+        server.metrics.bytesOut.increment(by: Int64(out.readableBytes))
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        out = context.channel.allocator.buffer(capacity: 1024)
+    }
+
+    private func closeAfterFlush(context: ChannelHandlerContext) {
+        queue.removeAll()
+        let pending = out
+        out = ByteBuffer()
+        server.bytesOut.wrappingAdd(pending.readableBytes, ordering: .relaxed)
+        context.writeAndFlush(wrapOutboundOut(pending)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+}

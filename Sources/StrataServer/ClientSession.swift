@@ -1,0 +1,58 @@
+import Foundation
+import RESP
+import StrataStore
+
+/// One client connection's state: identity, authentication, protocol version, and what CLIENT
+/// LIST shows. Mutated on the connection's event loop; read by CLIENT LIST from any thread, so
+/// the fields sit behind a lock.
+final class ClientSession: Sendable {
+    struct State: Sendable {
+        var name = ""
+        var authenticated: Bool
+        var protocolVersion = RESPVersion.v2
+        var libraryName = ""
+        var libraryVersion = ""
+        var lastCommand = "NULL"
+        var lastActivity = currentTimeMilliseconds()
+    }
+
+    let id: UInt64
+    let address: String
+    let localAddress: String
+    let createdAt = currentTimeMilliseconds()
+    let state: LockedState<State>
+
+    init(id: UInt64, address: String, localAddress: String, authenticated: Bool) {
+        self.id = id
+        self.address = address
+        self.localAddress = localAddress
+        self.state = LockedState(State(authenticated: authenticated))
+    }
+
+    var protocolVersion: RESPVersion { state.withLock { $0.protocolVersion } }
+
+    /// The CLIENT LIST / CLIENT INFO line, with Redis' field names.
+    func describe() -> String {
+        let now = currentTimeMilliseconds()
+        return state.withLock { s in
+            "id=\(id) addr=\(address) laddr=\(localAddress) fd=-1 name=\(s.name) age=\((now - createdAt) / 1000) "
+                + "idle=\((now - s.lastActivity) / 1000) flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 "
+                + "argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=\(s.lastCommand) "
+                + "user=default redir=-1 resp=\(s.protocolVersion.rawValue) lib-name=\(s.libraryName) lib-ver=\(s.libraryVersion)"
+        }
+    }
+}
+
+/// A value behind an `NSLock` (TSan-visible, like the store's own locks).
+final class LockedState<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value  // only touched under `lock`
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}

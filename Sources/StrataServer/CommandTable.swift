@@ -1,0 +1,73 @@
+import NIOCore
+import Prometheus
+import RESP
+
+/// Properties of a command that the dispatcher acts on.
+struct CommandFlags: OptionSet, Sendable {
+    let rawValue: Int
+    /// Changes data: under `--fsync always` its reply waits for the sync.
+    static let write = CommandFlags(rawValue: 1)
+    /// Allowed before AUTH.
+    static let noAuth = CommandFlags(rawValue: 2)
+    /// Does not touch keys (connection and server commands).
+    static let admin = CommandFlags(rawValue: 4)
+}
+
+/// A command: its name, arity (Redis' convention: n = exactly n arguments including the name,
+/// -n = at least n), key positions (for COMMAND), flags and handler, and its metrics.
+struct CommandSpec: Sendable {
+    let name: String
+    let arity: Int
+    let flags: CommandFlags
+    let firstKey: Int
+    let lastKey: Int
+    let keyStep: Int
+    let handler: @Sendable (inout Invocation) throws -> Outcome
+    var metrics: CommandMetrics?
+
+    init(
+        _ name: String, arity: Int, flags: CommandFlags = [], keys: (Int, Int, Int) = (0, 0, 0),
+        _ handler: @escaping @Sendable (inout Invocation) throws -> Outcome
+    ) {
+        self.name = name
+        self.arity = arity
+        self.flags = flags
+        self.firstKey = keys.0
+        self.lastKey = keys.1
+        self.keyStep = keys.2
+        self.handler = handler
+    }
+
+    func arityMatches(_ count: Int) -> Bool {
+        arity >= 0 ? count == arity : count >= -arity
+    }
+}
+
+/// Every command the node knows, by lowercase name.
+struct CommandTable: Sendable {
+    private(set) var commands: [String: CommandSpec] = [:]
+
+    init(metrics: ServerMetrics) {
+        for var spec in Commands.all {
+            spec.metrics = metrics.forCommand(spec.name)
+            commands[spec.name] = spec
+        }
+    }
+
+    /// The command named by `name` (any case).
+    func lookup(_ name: ByteBuffer) -> CommandSpec? {
+        guard name.readableBytes <= 32 else { return nil }
+        var lower = [UInt8](name.readableBytesView)
+        for i in lower.indices where lower[i] >= UInt8(ascii: "A") && lower[i] <= UInt8(ascii: "Z") {
+            lower[i] += 32
+        }
+        return commands[String(decoding: lower, as: UTF8.self)]
+    }
+}
+
+/// Namespaces the command definitions (one file per family).
+enum Commands {
+    static var all: [CommandSpec] {
+        strings + keys + connection + server
+    }
+}

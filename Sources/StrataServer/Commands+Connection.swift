@@ -1,0 +1,186 @@
+import NIOCore
+import RESP
+import StrataStore
+
+extension Commands {
+    static let connection: [CommandSpec] = [
+        CommandSpec("ping", arity: -1, flags: .admin) { inv in
+            guard inv.arguments.count <= 2 else { throw CommandError.arity("ping") }
+            if inv.arguments.count == 2 {
+                inv.out.writeRESPBulk(inv.arguments[1])
+            } else {
+                inv.out.writeStaticString("+PONG\r\n")
+            }
+            return .done
+        },
+
+        CommandSpec("echo", arity: 2, flags: .admin) { inv in
+            inv.out.writeRESPBulk(inv.arguments[1])
+            return .done
+        },
+
+        CommandSpec("auth", arity: -2, flags: [.noAuth, .admin]) { inv in
+            guard inv.arguments.count <= 3 else { throw CommandError.syntax }
+            guard let required = inv.server.configuration.requirePass else {
+                throw CommandError(
+                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+                )
+            }
+            let user = inv.arguments.count == 3 ? inv.string(1) : "default"
+            let password = inv.bytes(inv.arguments.count - 1)
+            guard user == "default", constantTimeEqual(password, Array(required.utf8)) else {
+                throw CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+            }
+            inv.session.state.withLock { $0.authenticated = true }
+            inv.ok()
+            return .done
+        },
+
+        CommandSpec("hello", arity: -1, flags: [.noAuth, .admin]) { inv in
+            var version = inv.session.protocolVersion
+            var i = 1
+            if inv.arguments.count >= 2 {
+                guard let requested = Int(inv.string(1)) else {
+                    throw CommandError("ERR Protocol version is not an integer or out of range")
+                }
+                guard let v = RESPVersion(rawValue: requested) else { throw CommandError("NOPROTO unsupported protocol version") }
+                version = v
+                i = 2
+            }
+            var name: String? = nil
+            var authenticated = inv.session.state.withLock { $0.authenticated }
+            while i < inv.arguments.count {
+                switch inv.upper(i) {
+                case "AUTH" where i + 2 < inv.arguments.count:
+                    guard let required = inv.server.configuration.requirePass else {
+                        throw CommandError(
+                            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+                        )
+                    }
+                    guard inv.string(i + 1) == "default", constantTimeEqual(inv.bytes(i + 2), Array(required.utf8)) else {
+                        throw CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+                    }
+                    authenticated = true
+                    i += 3
+                case "SETNAME" where i + 1 < inv.arguments.count:
+                    name = try validClientName(inv.string(i + 1))
+                    i += 2
+                default:
+                    throw CommandError("ERR Syntax error in HELLO option '\(inv.string(i))'")
+                }
+            }
+            guard authenticated else {
+                throw CommandError(
+                    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+                )
+            }
+            inv.session.state.withLock { state in
+                state.authenticated = true
+                state.protocolVersion = version
+                if let name { state.name = name }
+            }
+            // The reply is already in the new protocol version.
+            inv.out.writeRESPMapHeader(7, version)
+            inv.out.writeRESPBulk("server")
+            inv.out.writeRESPBulk("redis")
+            inv.out.writeRESPBulk("version")
+            inv.out.writeRESPBulk(StrataVersion.redisCompatible)
+            inv.out.writeRESPBulk("proto")
+            inv.out.writeRESPInteger(version.rawValue)
+            inv.out.writeRESPBulk("id")
+            inv.out.writeRESPInteger(Int(inv.session.id))
+            inv.out.writeRESPBulk("mode")
+            inv.out.writeRESPBulk("standalone")
+            inv.out.writeRESPBulk("role")
+            inv.out.writeRESPBulk("master")
+            inv.out.writeRESPBulk("modules")
+            inv.out.writeRESPArrayHeader(0)
+            return .done
+        },
+
+        CommandSpec("client", arity: -2, flags: .admin) { inv in
+            let sub = inv.upper(1)
+            switch sub {
+            case "SETNAME":
+                guard inv.arguments.count == 3 else { throw CommandError.arity("client|setname") }
+                let name = try validClientName(inv.string(2))
+                inv.session.state.withLock { $0.name = name }
+                inv.ok()
+            case "GETNAME":
+                let name = inv.session.state.withLock { $0.name }
+                if name.isEmpty { inv.null() } else { inv.bulk(name) }
+            case "ID":
+                inv.integer(reply: Int(inv.session.id))
+            case "SETINFO":
+                guard inv.arguments.count == 4 else { throw CommandError.arity("client|setinfo") }
+                let value = inv.string(3)
+                guard !value.contains(where: { $0 == " " || $0 == "\n" || $0 == "\r" }) else {
+                    throw CommandError("ERR \(inv.string(2)) cannot contain spaces, newlines or special characters.")
+                }
+                switch inv.upper(2) {
+                case "LIB-NAME": inv.session.state.withLock { $0.libraryName = value }
+                case "LIB-VER": inv.session.state.withLock { $0.libraryVersion = value }
+                default: throw CommandError("ERR Unrecognized option '\(inv.string(2))'")
+                }
+                inv.ok()
+            case "LIST":
+                let sessions = inv.server.clients.withLock { Array($0.values) }.sorted { $0.id < $1.id }
+                inv.bulk(sessions.map { $0.describe() + "\n" }.joined())
+            case "INFO":
+                inv.bulk(inv.session.describe() + "\n")
+            case "NO-EVICT", "NO-TOUCH", "REPLY":
+                inv.ok()
+            case "HELP":
+                let lines = [
+                    "CLIENT <subcommand> [<arg> ...]. Subcommands are:", "GETNAME", "ID", "INFO", "LIST",
+                    "SETNAME <name>", "SETINFO <LIB-NAME|LIB-VER> <value>", "HELP",
+                ]
+                inv.out.writeRESPArrayHeader(lines.count)
+                for line in lines { inv.out.writeRESPSimpleString(line) }
+            default:
+                throw CommandError("ERR unknown subcommand '\(inv.string(1))'. Try CLIENT HELP.")
+            }
+            return .done
+        },
+
+        CommandSpec("select", arity: 2, flags: .admin) { inv in
+            let index = try inv.integer(1)
+            guard index == 0 else { throw CommandError("ERR DB index is out of range") }
+            inv.ok()
+            return .done
+        },
+
+        CommandSpec("quit", arity: -1, flags: [.noAuth, .admin]) { inv in
+            inv.ok()
+            inv.closeAfterReply = true
+            return .done
+        },
+
+        CommandSpec("reset", arity: 1, flags: [.noAuth, .admin]) { inv in
+            let needsAuth = inv.server.configuration.requirePass != nil
+            inv.session.state.withLock { state in
+                state.protocolVersion = .v2
+                state.name = ""
+                state.authenticated = !needsAuth
+            }
+            inv.out.writeRESPSimpleString("RESET")
+            return .done
+        },
+    ]
+
+    static func validClientName(_ name: String) throws -> String {
+        guard name.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+            throw CommandError("ERR Client names cannot contain spaces, newlines or special characters.")
+        }
+        return name
+    }
+}
+
+/// Compares secrets in time independent of where they differ.
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    var difference = UInt8(a.count == b.count ? 0 : 1)
+    for i in 0..<max(a.count, b.count) {
+        difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+    }
+    return difference == 0
+}

@@ -1,0 +1,190 @@
+import NIOCore
+import RESP
+import StrataStore
+
+extension Commands {
+    static let keys: [CommandSpec] = [
+        deleteCommand("del"),
+        deleteCommand("unlink"),
+
+        CommandSpec("exists", arity: -2, keys: (1, -1, 1)) { inv in
+            let keys = Array(inv.arguments.dropFirst())
+            let store = inv.store
+            return inv.run(near: keys) { out, _ in
+                out.writeRESPInteger(keys.reduce(0) { $0 + (store.exists(Array($1.readableBytesView)) ? 1 : 0) })
+            }
+        },
+
+        expireCommand("expire", unit: 1000, absolute: false),
+        expireCommand("pexpire", unit: 1, absolute: false),
+        expireCommand("expireat", unit: 1000, absolute: true),
+        expireCommand("pexpireat", unit: 1, absolute: true),
+
+        ttlCommand("ttl") { remaining in (remaining + 500) / 1000 },
+        ttlCommand("pttl") { remaining in remaining },
+
+        CommandSpec("expiretime", arity: 2, keys: (1, 1, 1)) { inv in
+            let (key, store) = (inv.bytes(1), inv.store)
+            return inv.run(near: [inv.arguments[1]]) { out, _ in
+                guard let at = store.expiry(of: key) else { return out.writeRESPInteger(-2) }
+                out.writeRESPInteger(at == 0 ? -1 : Int(at / 1000))
+            }
+        },
+
+        CommandSpec("pexpiretime", arity: 2, keys: (1, 1, 1)) { inv in
+            let (key, store) = (inv.bytes(1), inv.store)
+            return inv.run(near: [inv.arguments[1]]) { out, _ in
+                guard let at = store.expiry(of: key) else { return out.writeRESPInteger(-2) }
+                out.writeRESPInteger(at == 0 ? -1 : Int(at))
+            }
+        },
+
+        CommandSpec("persist", arity: 2, flags: .write, keys: (1, 1, 1)) { inv in
+            let (key, store) = (inv.bytes(1), inv.store)
+            return inv.run(near: [inv.arguments[1]]) { out, _ in
+                out.writeRESPInteger(try store.persist(key) ? 1 : 0)
+            }
+        },
+
+        CommandSpec("type", arity: 2, keys: (1, 1, 1)) { inv in
+            let (key, store) = (inv.bytes(1), inv.store)
+            return inv.run(near: [inv.arguments[1]]) { out, _ in
+                out.writeRESPSimpleString(store.exists(key) ? "string" : "none")
+            }
+        },
+
+        CommandSpec("scan", arity: -2) { inv in
+            guard let cursor = UInt64(inv.string(1)) else { throw CommandError("ERR invalid cursor") }
+            var pattern: [UInt8]? = nil
+            var count = 10
+            var typeFilter: String? = nil
+            var i = 2
+            while i < inv.arguments.count {
+                guard i + 1 < inv.arguments.count else { throw CommandError.syntax }
+                switch inv.upper(i) {
+                case "MATCH": pattern = inv.bytes(i + 1)
+                case "COUNT":
+                    count = try inv.integer(i + 1)
+                    guard count >= 1 else { throw CommandError.syntax }
+                case "TYPE": typeFilter = inv.string(i + 1).lowercased()
+                default: throw CommandError.syntax
+                }
+                i += 2
+            }
+            var start: [UInt8]? = nil
+            if cursor != 0 {
+                guard let position = inv.server.cursors.position(cursor) else { throw CommandError("ERR invalid cursor") }
+                start = position
+            }
+            let (store, cursors) = (inv.store, inv.server.cursors)
+            let (from, limit, match, type) = (start, count, pattern, typeFilter)
+            return inv.offload { out, _ in
+                let (keys, next) = try store.scan(cursor: from, count: min(limit, 100_000))
+                var matching = keys
+                if let match { matching = keys.filter { GlobPattern.matches(match, $0) } }
+                if let type, type != "string" { matching = [] }
+                out.writeRESPArrayHeader(2)
+                out.writeRESPBulk(String(next.map { cursors.make(after: $0) } ?? 0))
+                out.writeRESPArrayHeader(matching.count)
+                for key in matching { out.writeRESPBulk(key) }
+            }
+        },
+
+        CommandSpec("keys", arity: 2) { inv in
+            let (pattern, store) = (inv.bytes(1), inv.store)
+            return inv.offload { out, _ in
+                var found: [[UInt8]] = []
+                var cursor: [UInt8]? = nil
+                repeat {
+                    let (keys, next) = try store.scan(cursor: cursor, count: 10_000)
+                    found += keys.filter { GlobPattern.matches(pattern, $0) }
+                    cursor = next
+                } while cursor != nil
+                out.writeRESPArrayHeader(found.count)
+                for key in found { out.writeRESPBulk(key) }
+            }
+        },
+
+        CommandSpec("dbsize", arity: 1) { inv in
+            let store = inv.store
+            return inv.offload { out, _ in out.writeRESPInteger(try store.count()) }
+        },
+
+        flushCommand("flushall"),
+        flushCommand("flushdb"),
+    ]
+
+    static func deleteCommand(_ name: String) -> CommandSpec {
+        CommandSpec(name, arity: -2, flags: .write, keys: (1, -1, 1)) { inv in
+            let keys = Array(inv.arguments.dropFirst())
+            let store = inv.store
+            return inv.run(near: keys) { out, _ in
+                var deleted = 0
+                for key in keys where try store.delete(Array(key.readableBytesView)) { deleted += 1 }
+                out.writeRESPInteger(deleted)
+            }
+        }
+    }
+
+    static func flushCommand(_ name: String) -> CommandSpec {
+        CommandSpec(name, arity: -1, flags: .write) { inv in
+            if inv.arguments.count > 2 { throw CommandError.syntax }
+            if inv.arguments.count == 2, !["ASYNC", "SYNC"].contains(inv.upper(1)) { throw CommandError.syntax }
+            inv.store.flush()
+            inv.ok()
+            return .done
+        }
+    }
+
+    /// EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT, with Redis 7's NX, XX, GT and LT.
+    static func expireCommand(_ name: String, unit: Int, absolute: Bool) -> CommandSpec {
+        CommandSpec(name, arity: -3, flags: .write, keys: (1, 1, 1)) { inv in
+            let amount = try inv.integer(2)
+            var (nx, xx, gt, lt) = (false, false, false, false)
+            for i in 3..<inv.arguments.count {
+                switch inv.upper(i) {
+                case "NX": nx = true
+                case "XX": xx = true
+                case "GT": gt = true
+                case "LT": lt = true
+                default: throw CommandError("ERR Unsupported option \(inv.string(i))")
+                }
+            }
+            if nx && (xx || gt || lt) {
+                throw CommandError("ERR NX and XX, GT or LT options at the same time are not compatible")
+            }
+            if gt && lt { throw CommandError("ERR GT and LT options at the same time are not compatible") }
+            let now = currentTimeMilliseconds()
+            let (ms, o1) = amount.multipliedReportingOverflow(by: unit)
+            guard !o1 else { throw CommandError.invalidExpire(name) }
+            let (at, o2) = absolute ? (Int64(ms), false) : Int64(ms).addingReportingOverflow(now)
+            guard !o2 else { throw CommandError.invalidExpire(name) }
+            let (key, store) = (inv.bytes(1), inv.store)
+            let (onlyNew, onlyExisting, greater, less) = (nx, xx, gt, lt)
+            return inv.run(near: [inv.arguments[1]]) { out, _ in
+                let changed = try store.update(key) { current -> (Mutation, Bool) in
+                    guard let current else { return (.none, false) }
+                    let existing = current.expiresAt  // 0: no expiry, which counts as infinite
+                    if onlyNew && existing != 0 { return (.none, false) }
+                    if onlyExisting && existing == 0 { return (.none, false) }
+                    if greater && (existing == 0 || at <= existing) { return (.none, false) }
+                    if less && existing != 0 && at >= existing { return (.none, false) }
+                    // A time not in the future deletes the key; `.expire` does that.
+                    return (.expire(at: max(at, 1)), true)
+                }
+                out.writeRESPInteger(changed ? 1 : 0)
+            }
+        }
+    }
+
+    static func ttlCommand(_ name: String, _ convert: @escaping @Sendable (Int) -> Int) -> CommandSpec {
+        CommandSpec(name, arity: 2, keys: (1, 1, 1)) { inv in
+            let (key, store) = (inv.bytes(1), inv.store)
+            return inv.run(near: [inv.arguments[1]]) { out, _ in
+                guard let at = store.expiry(of: key) else { return out.writeRESPInteger(-2) }
+                if at == 0 { return out.writeRESPInteger(-1) }
+                out.writeRESPInteger(convert(max(0, Int(at - currentTimeMilliseconds()))))
+            }
+        }
+    }
+}

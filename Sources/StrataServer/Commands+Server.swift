@@ -1,0 +1,150 @@
+import Foundation
+import NIOCore
+import RESP
+import StrataStore
+
+extension Commands {
+    static let server: [CommandSpec] = [
+        CommandSpec("info", arity: -1, flags: .admin) { inv in
+            let sections = inv.arguments.dropFirst().map { String(buffer: $0).lowercased() }
+            inv.bulk(InfoReport.render(server: inv.server, sections: sections))
+            return .done
+        },
+
+        CommandSpec("config", arity: -2, flags: .admin) { inv in
+            switch inv.upper(1) {
+            case "GET":
+                guard inv.arguments.count >= 3 else { throw CommandError.arity("config|get") }
+                let parameters = ConfigReport.parameters(inv.server)
+                var matched: [(String, String)] = []
+                for i in 2..<inv.arguments.count {
+                    let pattern = Array(inv.string(i).lowercased().utf8)
+                    for (name, value) in parameters
+                    where GlobPattern.matches(pattern, Array(name.utf8)) && !matched.contains(where: { $0.0 == name }) {
+                        matched.append((name, value))
+                    }
+                }
+                inv.out.writeRESPMapHeader(matched.count, inv.version)
+                for (name, value) in matched {
+                    inv.bulk(name)
+                    inv.bulk(value)
+                }
+            case "SET":
+                throw CommandError("ERR CONFIG SET is not supported: Strata is configured by its flags; restart the node to change them")
+            case "RESETSTAT":
+                inv.ok()
+            default:
+                throw CommandError("ERR unknown subcommand '\(inv.string(1))'. Try CONFIG HELP.")
+            }
+            return .done
+        },
+
+        CommandSpec("command", arity: -1, flags: .admin) { inv in
+            let table = inv.server.commands.commands
+            if inv.arguments.count == 1 {
+                inv.out.writeRESPArrayHeader(table.count)
+                for spec in table.values.sorted(by: { $0.name < $1.name }) { describe(spec, into: &inv.out) }
+                return .done
+            }
+            switch inv.upper(1) {
+            case "COUNT":
+                inv.integer(reply: table.count)
+            case "INFO":
+                let names = inv.arguments.dropFirst(2).map { String(buffer: $0).lowercased() }
+                inv.out.writeRESPArrayHeader(names.count)
+                for name in names {
+                    if let spec = table[name] { describe(spec, into: &inv.out) } else { inv.out.writeRESPNullArray(inv.version) }
+                }
+            case "DOCS":
+                // No docs: clients such as redis-cli fall back to their built-in help.
+                inv.out.writeRESPMapHeader(0, inv.version)
+            case "LIST":
+                inv.out.writeRESPArrayHeader(table.count)
+                for name in table.keys.sorted() { inv.bulk(name) }
+            default:
+                throw CommandError("ERR unknown subcommand '\(inv.string(1))'. Try COMMAND HELP.")
+            }
+            return .done
+        },
+
+        CommandSpec("time", arity: 1, flags: .admin) { inv in
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            inv.out.writeRESPArrayHeader(2)
+            inv.bulk(String(ts.tv_sec))
+            inv.bulk(String(ts.tv_nsec / 1000))
+            return .done
+        },
+
+        CommandSpec("save", arity: 1, flags: .admin) { inv in
+            let store = inv.store
+            return inv.offload { out, _ in
+                try store.sync()
+                out.writeStaticString("+OK\r\n")
+            }
+        },
+
+        CommandSpec("bgsave", arity: -1, flags: .admin) { inv in
+            let store = inv.store
+            DispatchQueue.global().async { try? store.sync() }
+            inv.out.writeRESPSimpleString("Background saving started")
+            return .done
+        },
+
+        CommandSpec("strata.tier", arity: 2, keys: (1, 1, 1)) { inv in
+            let (key, store) = (inv.bytes(1), inv.store)
+            return inv.offload { out, version in
+                let info = store.tier(of: key)
+                out.writeRESPMapHeader(4, version)
+                out.writeRESPBulk("tier")
+                out.writeRESPBulk(info.tier.rawValue)
+                out.writeRESPBulk("value_bytes")
+                out.writeRESPInteger(info.valueLength)
+                out.writeRESPBulk("stored_bytes")
+                out.writeRESPInteger(info.storedLength)
+                out.writeRESPBulk("compressed")
+                out.writeRESPInteger(info.compressed ? 1 : 0)
+            }
+        },
+    ]
+
+    /// One COMMAND reply entry, in Redis 7's ten-field form.
+    static func describe(_ spec: CommandSpec, into out: inout ByteBuffer) {
+        out.writeRESPArrayHeader(10)
+        out.writeRESPBulk(spec.name)
+        out.writeRESPInteger(spec.arity)
+        var flags: [String] = []
+        if spec.flags.contains(.write) { flags.append("write") } else { flags.append("readonly") }
+        if spec.flags.contains(.noAuth) { flags.append("no_auth") }
+        if spec.flags.contains(.admin) { flags.append("fast") }
+        out.writeRESPArrayHeader(flags.count)
+        for flag in flags { out.writeRESPSimpleString(flag) }
+        out.writeRESPInteger(spec.firstKey)
+        out.writeRESPInteger(spec.lastKey)
+        out.writeRESPInteger(spec.keyStep)
+        out.writeRESPArrayHeader(0)  // ACL categories
+        out.writeRESPArrayHeader(0)  // tips
+        out.writeRESPArrayHeader(0)  // key specs
+        out.writeRESPArrayHeader(0)  // subcommands
+    }
+}
+
+/// What CONFIG GET reports: Redis' names where one exists, then Strata's own.
+enum ConfigReport {
+    static func parameters(_ server: Server) -> [(String, String)] {
+        let c = server.configuration
+        let s = server.store.configuration
+        return [
+            ("bind", c.bind), ("port", String(server.port)), ("databases", "1"),
+            ("maxclients", String(c.maxClients)), ("maxmemory", String(s.memoryBudget)),
+            ("maxmemory-policy", "allkeys-lru"), ("proto-max-bulk-len", String(c.maxValueSize)),
+            ("save", ""), ("appendonly", "no"), ("appendfsync", s.fsync.rawValue),
+            ("dir", c.dataDirectory), ("timeout", "0"),
+            ("requirepass", ""),
+            ("memory", String(s.memoryBudget)), ("disk", String(s.diskBudget)),
+            ("compress-threshold", String(s.compressThreshold)), ("fsync", s.fsync.rawValue),
+            ("http-port", String(server.httpPort)), ("max-value-size", String(c.maxValueSize)),
+            ("max-clients", String(c.maxClients)), ("data-dir", c.dataDirectory),
+        ]
+    }
+}

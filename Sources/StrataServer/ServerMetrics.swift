@@ -1,0 +1,205 @@
+import CoreMetrics
+import Foundation
+import Prometheus
+import StrataStore
+
+/// The latency buckets of every duration histogram, 25 µs to 2.5 s.
+let latencyBuckets: [Duration] = [
+    .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+    .milliseconds(1), .milliseconds(2) + .microseconds(500), .milliseconds(5), .milliseconds(10),
+    .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+    .seconds(1), .milliseconds(2500),
+]
+
+/// A metric name with its help text (the names follow Prometheus conventions: `strata_` prefix,
+/// base units, `_total` on counters).
+func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+    MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+}
+
+/// Per-command metrics, made once when the command table is built.
+struct CommandMetrics: Sendable {
+    let calls: Prometheus.Counter
+    let errors: Prometheus.Counter
+    let duration: DurationHistogram
+}
+
+/// Every metric a node exports, in one Prometheus registry rendered at `/metrics`.
+///
+/// Request metrics are updated as commands run. The store's own counters are read when
+/// `/metrics` is scraped (`refresh`), so the hot path pays nothing for them: gauges are set, and
+/// counters advance by what changed since the last scrape.
+public final class ServerMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    let connectedClients: Prometheus.Gauge
+    let connections: Prometheus.Counter
+    let rejectedConnections: Prometheus.Counter
+    let bytesIn: Prometheus.Counter
+    let bytesOut: Prometheus.Counter
+    let protocolErrors: Prometheus.Counter
+    let fsyncDuration: DurationHistogram
+    private let unknownCommand: CommandMetrics
+    private let storeMetrics: StoreMetrics
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        connectedClients = registry.makeGauge(descriptor: descriptor("strata_connected_clients", "Client connections open now."))
+        connections = registry.makeCounter(descriptor: descriptor("strata_connections_total", "Client connections accepted."))
+        rejectedConnections = registry.makeCounter(
+            descriptor: descriptor("strata_rejected_connections_total", "Client connections refused because --max-clients was reached."))
+        let network = descriptor("strata_network_bytes_total", "Bytes received from and sent to clients.")
+        bytesIn = registry.makeCounter(descriptor: network, labels: [("direction", "in")])
+        bytesOut = registry.makeCounter(descriptor: network, labels: [("direction", "out")])
+        protocolErrors = registry.makeCounter(
+            descriptor: descriptor("strata_protocol_errors_total", "Connections closed because they sent malformed RESP."))
+        fsyncDuration = registry.makeDurationHistogram(
+            descriptor: descriptor("strata_fsync_duration_seconds", "Time to sync the disk tier to stable storage."),
+            buckets: latencyBuckets)
+        storeMetrics = StoreMetrics(registry: registry)
+        unknownCommand = ServerMetrics.makeCommandMetrics(registry, "unknown")
+    }
+
+    private static func makeCommandMetrics(_ registry: PrometheusCollectorRegistry, _ name: String) -> CommandMetrics {
+        CommandMetrics(
+            calls: registry.makeCounter(
+                descriptor: descriptor("strata_commands_total", "Commands processed, by command."), labels: [("command", name)]),
+            errors: registry.makeCounter(
+                descriptor: descriptor("strata_command_errors_total", "Commands answered with an error, by command."),
+                labels: [("command", name)]),
+            duration: registry.makeDurationHistogram(
+                descriptor: descriptor("strata_command_duration_seconds", "Time from a command's arrival to its reply being ready, by command."),
+                labels: [("command", name)], buckets: latencyBuckets))
+    }
+
+    func forCommand(_ name: String) -> CommandMetrics {
+        ServerMetrics.makeCommandMetrics(registry, name)
+    }
+
+    var unknown: CommandMetrics { unknownCommand }
+
+    /// A swift-metrics factory for the store: it maps the store's metric labels onto this
+    /// registry's metrics (which carry help text); any other label gets a no-op.
+    public var storeFactory: any MetricsFactory { StoreMetricsFactory(fsync: fsyncDuration) }
+
+    /// Reads the store's counters into the registry and renders the Prometheus text format.
+    public func render(store: TieredStore, server: Server?) -> [UInt8] {
+        storeMetrics.refresh(store.statistics)
+        if let server {
+            connectedClients.set(Double(server.connectedClients))
+        }
+        return registry.emitToBuffer()
+    }
+}
+
+/// The store's numbers as Prometheus metrics.
+final class StoreMetrics: Sendable {
+    private struct Counters: Sendable {
+        var last: [String: Double] = [:]
+    }
+
+    private let gauges: [String: Prometheus.Gauge]
+    private let counters: [String: Prometheus.Counter]
+    private let previous = LockedState(Counters())
+
+    init(registry r: PrometheusCollectorRegistry) {
+        var g: [String: Prometheus.Gauge] = [:]
+        var c: [String: Prometheus.Counter] = [:]
+        let items = descriptor("strata_tier_items", "Keys held by each tier.")
+        g["memory_items"] = r.makeGauge(descriptor: items, labels: [("tier", "memory")])
+        g["disk_items"] = r.makeGauge(descriptor: items, labels: [("tier", "disk")])
+        let bytes = descriptor("strata_tier_bytes", "Bytes each tier uses (memory: keys, values and overhead; disk: LMDB pages).")
+        g["memory_bytes"] = r.makeGauge(descriptor: bytes, labels: [("tier", "memory")])
+        g["disk_bytes"] = r.makeGauge(descriptor: bytes, labels: [("tier", "disk")])
+        let budget = descriptor("strata_tier_budget_bytes", "Each tier's budget (--memory, --disk).")
+        g["memory_budget"] = r.makeGauge(descriptor: budget, labels: [("tier", "memory")])
+        g["disk_budget"] = r.makeGauge(descriptor: budget, labels: [("tier", "disk")])
+        g["disk_file"] = r.makeGauge(descriptor: descriptor("strata_disk_file_bytes", "Size of the LMDB data file in use (its high-water mark)."))
+        g["pending"] = r.makeGauge(descriptor: descriptor("strata_disk_pending_writes", "Writes queued for the disk tier's next commit."))
+        g["failing"] = r.makeGauge(
+            descriptor: descriptor("strata_disk_writes_failing", "1 while the disk tier refuses writes (budget or file system full), else 0."))
+        g["warm_loaded"] = r.makeGauge(descriptor: descriptor("strata_warmup_loaded_keys", "Keys the warm start has loaded into memory."))
+        g["warm_total"] = r.makeGauge(descriptor: descriptor("strata_warmup_snapshot_keys", "Keys in the hot-key snapshot the warm start loads."))
+        g["warm_done"] = r.makeGauge(descriptor: descriptor("strata_warmup_done", "1 once the warm start has finished, else 0."))
+        g["warm_seconds"] = r.makeGauge(descriptor: descriptor("strata_warmup_duration_seconds", "Seconds the warm start has taken (so far)."))
+
+        let hits = descriptor("strata_tier_hits_total", "Reads answered by each tier.")
+        c["memory_hits"] = r.makeCounter(descriptor: hits, labels: [("tier", "memory")])
+        c["disk_hits"] = r.makeCounter(descriptor: hits, labels: [("tier", "disk")])
+        let misses = descriptor("strata_tier_misses_total", "Reads each tier could not answer (a memory miss goes on to disk).")
+        c["memory_misses"] = r.makeCounter(descriptor: misses, labels: [("tier", "memory")])
+        c["disk_misses"] = r.makeCounter(descriptor: misses, labels: [("tier", "disk")])
+        let evictions = descriptor("strata_tier_evictions_total", "Entries each tier evicted to stay within its budget.")
+        c["memory_evictions"] = r.makeCounter(descriptor: evictions, labels: [("tier", "memory")])
+        c["disk_evictions"] = r.makeCounter(descriptor: evictions, labels: [("tier", "disk")])
+        let expired = descriptor("strata_expired_keys_total", "Expired entries removed from each tier.")
+        c["memory_expired"] = r.makeCounter(descriptor: expired, labels: [("tier", "memory")])
+        c["disk_expired"] = r.makeCounter(descriptor: expired, labels: [("tier", "disk")])
+        c["promotions"] = r.makeCounter(descriptor: descriptor("strata_promotions_total", "Disk hits copied back into memory."))
+        c["compress_in"] = r.makeCounter(
+            descriptor: descriptor("strata_compression_input_bytes_total", "Value bytes that were stored compressed, before compression."))
+        c["compress_out"] = r.makeCounter(
+            descriptor: descriptor("strata_compression_output_bytes_total", "Bytes those values took after compression."))
+        c["crc"] = r.makeCounter(
+            descriptor: descriptor("strata_crc_failures_total", "Disk records whose checksum did not match (served as misses and removed)."))
+        c["fsyncs"] = r.makeCounter(descriptor: descriptor("strata_fsyncs_total", "Syncs of the disk tier to stable storage."))
+        c["commits"] = r.makeCounter(descriptor: descriptor("strata_disk_commits_total", "Group commits of queued writes to the disk tier."))
+        c["write_errors"] = r.makeCounter(
+            descriptor: descriptor("strata_disk_write_errors_total", "Disk tier commits that failed (and were retried)."))
+        gauges = g
+        counters = c
+    }
+
+    func refresh(_ s: StoreStatistics) {
+        let gaugeValues: [String: Double] = [
+            "memory_items": Double(s.memoryItems), "disk_items": Double(s.diskItems),
+            "memory_bytes": Double(s.memoryBytes), "disk_bytes": Double(s.diskBytes),
+            "memory_budget": Double(s.memoryBudget), "disk_budget": Double(s.diskBudget),
+            "disk_file": Double(s.diskFileBytes), "pending": Double(s.pendingWrites),
+            "failing": s.diskWritesFailing ? 1 : 0,
+            "warm_loaded": Double(s.warmUp.loadedKeys), "warm_total": Double(s.warmUp.totalKeys),
+            "warm_done": s.warmUp.done ? 1 : 0, "warm_seconds": s.warmUp.seconds,
+        ]
+        for (key, value) in gaugeValues { gauges[key]?.set(value) }
+        let counterValues: [String: Double] = [
+            "memory_hits": Double(s.memoryHits), "disk_hits": Double(s.diskHits),
+            "memory_misses": Double(s.memoryMisses), "disk_misses": Double(s.diskMisses),
+            "memory_evictions": Double(s.memoryEvictions), "disk_evictions": Double(s.diskEvictions),
+            "memory_expired": Double(s.memoryExpirations), "disk_expired": Double(s.diskExpirations),
+            "promotions": Double(s.promotions), "compress_in": Double(s.compressionBytesIn),
+            "compress_out": Double(s.compressionBytesOut), "crc": Double(s.crcFailures),
+            "fsyncs": Double(s.fsyncs), "commits": Double(s.commits), "write_errors": Double(s.writeErrors),
+        ]
+        previous.withLock { state in
+            for (key, value) in counterValues {
+                let delta = value - (state.last[key] ?? 0)
+                if delta > 0 { counters[key]?.increment(by: delta) }
+                state.last[key] = value
+            }
+        }
+    }
+}
+
+/// Hands the store's swift-metrics calls to registry metrics that have help text.
+struct StoreMetricsFactory: MetricsFactory {
+    let fsync: DurationHistogram
+
+    final class FsyncTimer: TimerHandler {
+        let histogram: DurationHistogram
+        init(_ histogram: DurationHistogram) { self.histogram = histogram }
+        func recordNanoseconds(_ duration: Int64) { histogram.recordNanoseconds(duration) }
+    }
+
+    func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        NOOPMetricsHandler.instance
+    }
+    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        NOOPMetricsHandler.instance
+    }
+    func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        label == "strata_fsync_duration" ? FsyncTimer(fsync) : NOOPMetricsHandler.instance
+    }
+    func destroyCounter(_ handler: any CounterHandler) {}
+    func destroyRecorder(_ handler: any RecorderHandler) {}
+    func destroyTimer(_ handler: any TimerHandler) {}
+}

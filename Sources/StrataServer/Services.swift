@@ -1,0 +1,136 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import RESP
+import ServiceLifecycle
+import StrataStore
+
+/// The client port: accepts connections and runs `ClientHandler` on each.
+///
+/// On graceful shutdown it stops accepting, tells every connection to finish the command it is
+/// running and close (`ChannelShouldQuiesceEvent`), and returns once all have closed.
+public final class RESPService: Service {
+    let server: Server
+    let group: any EventLoopGroup
+    let logger: Logger
+
+    public init(server: Server, group: any EventLoopGroup, logger: Logger) {
+        self.server = server
+        self.group = group
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let server = self.server
+        let configuration = server.configuration
+        let quiesce = ServerQuiescingHelper(group: group)
+        let limits = RESPDecoderLimits(maxBulkLength: configuration.maxValueSize)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(
+                .writeBufferWaterMark,
+                value: .init(low: configuration.outputHighWaterMark / 2, high: configuration.outputHighWaterMark))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        InboundByteCounter(server: server),
+                        ByteToMessageHandler(
+                            RESPCommandDecoder(limits: limits),
+                            maximumBufferSize: configuration.maxValueSize + (1 << 20)),
+                        ClientHandler(server: server),
+                    ])
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.bind, port: configuration.port).get()
+        server.boundPort.store(channel.localAddress?.port ?? 0, ordering: .relaxed)
+        logger.info("accepting RESP clients", metadata: ["address": "\(configuration.bind):\(server.port)"])
+        await withGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            self.logger.info("shutting down: no new connections; finishing in-flight commands")
+            let done = channel.eventLoop.makePromise(of: Void.self)
+            quiesce.initiateShutdown(promise: done)
+        }
+        await server.shutdownPool()
+    }
+}
+
+/// `/metrics` (Prometheus text format), `/health` and `/ready` over HTTP, with Hummingbird.
+public struct HTTPService: Service {
+    let server: Server
+    let group: any EventLoopGroup
+    let logger: Logger
+
+    public init(server: Server, group: any EventLoopGroup, logger: Logger) {
+        self.server = server
+        self.group = group
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let server = self.server
+        let router = Router()
+        router.get("metrics") { _, _ -> Response in
+            let bytes = server.metrics.render(store: server.store, server: server)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        router.get("health") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        }
+        router.get("ready") { _, _ -> Response in
+            let progress = server.store.warmUp
+            let body =
+                "{\"ready\":\(progress.done),\"loaded_keys\":\(progress.loadedKeys),"
+                + "\"snapshot_keys\":\(progress.totalKeys),\"seconds\":\(progress.seconds)}\n"
+            return Response(
+                status: progress.done ? .ok : .serviceUnavailable,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        var httpLogger = logger
+        httpLogger.logLevel = max(logger.logLevel, .warning)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(server.configuration.bind, port: server.configuration.httpPort), serverName: "strata"),
+            onServerRunning: { channel in
+                server.boundHTTPPort.store(channel.localAddress?.port ?? 0, ordering: .relaxed)
+                self.logger.info(
+                    "serving /metrics, /health and /ready",
+                    metadata: ["address": "http://\(server.configuration.bind):\(server.httpPort)"])
+            },
+            eventLoopGroupProvider: .shared(group),
+            logger: httpLogger)
+        try await app.runService()
+    }
+}
+
+/// Owns the store's lifetime: on graceful shutdown (after the client and HTTP ports have
+/// stopped) it flushes the writer, snapshots the hot keys and closes LMDB.
+public struct StoreService: Service {
+    let store: TieredStore
+    let logger: Logger
+
+    public init(store: TieredStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        store.close()
+    }
+}

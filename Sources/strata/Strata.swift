@@ -1,0 +1,203 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import StrataServer
+import StrataStore
+
+@main
+struct Strata: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "strata",
+        abstract: "A persistent, tiered cache that speaks the Redis protocol.",
+        discussion: """
+            Every option of `serve` can also be set by an environment variable STRATA_<OPTION>, \
+            for example STRATA_DATA_DIR or STRATA_FSYNC; a flag on the command line wins.
+            """,
+        version: StrataVersion.current,
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+
+    /// Parses with environment defaults, and reports a bad flag in one line.
+    static func main() async {
+        let arguments = EnvironmentDefaults.apply(to: Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if let code = (error as? ExitCode) {
+                Foundation.exit(code.rawValue)
+            }
+            let exitCode = Self.exitCode(for: error)
+            if exitCode == .success {
+                exit(withError: error)  // --help and --version
+            }
+            let message = error is StartupError ? "\(error)" : Self.message(for: error)
+            FileHandle.standardError.write(Data("strata: \(message)\n".utf8))
+            Foundation.exit(exitCode == .success ? 1 : exitCode.rawValue)
+        }
+    }
+}
+
+/// A failure to start, reported as one line.
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Fills options not given on the command line from STRATA_* environment variables.
+enum EnvironmentDefaults {
+    static let options = [
+        "data-dir", "bind", "port", "http-port", "memory", "disk", "compress-threshold", "fsync", "requirepass",
+        "max-value-size", "max-clients", "log-level", "snapshot-interval", "io-threads", "disk-threads",
+    ]
+
+    static func apply(to arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> [String]
+    {
+        guard !arguments.contains(where: { $0 == "--help" || $0 == "-h" || $0 == "--version" }) else { return arguments }
+        var result = arguments
+        for option in options {
+            let variable = "STRATA_" + option.uppercased().replacingOccurrences(of: "-", with: "_")
+            guard let value = environment[variable], !value.isEmpty else { continue }
+            let given = arguments.contains { $0 == "--\(option)" || $0.hasPrefix("--\(option)=") }
+            if !given { result += ["--\(option)", value] }
+        }
+        return result
+    }
+}
+
+extension FsyncMode: ExpressibleByArgument {}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a Strata node.",
+        discussion: "Clients connect with any Redis client; metrics are served at http://BIND:HTTP-PORT/metrics.")
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the node's data (created if missing). Required.")
+    var dataDir: String
+
+    @Option(help: "Address to listen on, for clients and HTTP.")
+    var bind = "127.0.0.1"
+
+    @Option(help: "Client (RESP) port.")
+    var port = 7379
+
+    @Option(name: .customLong("http-port"), help: "HTTP port for /metrics, /health and /ready.")
+    var httpPort = 9379
+
+    @Option(help: "Memory tier budget: keys, values and overhead (bytes, or 512MiB, 4GiB...).")
+    var memory = "256MiB"
+
+    @Option(help: "Disk tier budget; the oldest entries are evicted as it fills (bytes, or 512MiB, 4GiB...).")
+    var disk = "4GiB"
+
+    @Option(name: .customLong("compress-threshold"), help: "Values at least this large are stored zlib-compressed on disk when that saves space.")
+    var compressThreshold = "1KiB"
+
+    @Option(help: "When writes reach stable storage: always (before the reply), everysec, or never (left to the OS).")
+    var fsync: FsyncMode = .everysec
+
+    @Option(help: "Password clients must give with AUTH (or HELLO ... AUTH). Default: none.")
+    var requirepass: String?
+
+    @Option(name: .customLong("max-value-size"), help: "Largest value or argument accepted.")
+    var maxValueSize = "512MiB"
+
+    @Option(name: .customLong("max-clients"), help: "Most client connections at once.")
+    var maxClients = 10_000
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots of the hot keys for warm restarts (0: only at shutdown).")
+    var snapshotInterval = 60.0
+
+    @Option(name: .customLong("io-threads"), help: "Event loop threads for client connections (default: one per core).")
+    var ioThreads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("disk-threads"), help: "Threads for commands that may read the disk tier.")
+    var diskThreads = 4
+
+    func size(_ text: String, _ flag: String) throws -> Int {
+        guard let bytes = parseByteSize(text) else {
+            throw ValidationError("--\(flag): '\(text)' is not a size (use bytes, or a number with KiB, MiB, GiB or TiB)")
+        }
+        return bytes
+    }
+
+    func validate() throws {
+        _ = try size(memory, "memory")
+        _ = try size(disk, "disk")
+        _ = try size(compressThreshold, "compress-threshold")
+        guard try size(maxValueSize, "max-value-size") > 0 else { throw ValidationError("--max-value-size must be positive") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
+        guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0 to 65535") }
+        guard maxClients > 0 else { throw ValidationError("--max-clients must be positive") }
+        guard ioThreads > 0, diskThreads > 0 else { throw ValidationError("--io-threads and --disk-threads must be positive") }
+        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
+            throw ValidationError("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard snapshotInterval >= 0 else { throw ValidationError("--snapshot-interval must not be negative") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "strata")
+        logger.logLevel = level
+
+        let metrics = ServerMetrics()
+        let store: TieredStore
+        do {
+            store = try TieredStore(
+                path: dataDir,
+                configuration: StoreConfiguration(
+                    memoryBudget: try size(memory, "memory"), diskBudget: try size(disk, "disk"),
+                    compressThreshold: try size(compressThreshold, "compress-threshold"), fsync: fsync,
+                    snapshotInterval: snapshotInterval),
+                logger: Logger(label: "strata.store"),
+                metrics: metrics.storeFactory)
+        } catch let error as StoreError {
+            throw StartupError(description: "cannot use data directory: \(error.message)")
+        }
+        let configuration = ServerConfiguration(
+            bind: bind, port: port, httpPort: httpPort, requirePass: requirepass,
+            maxValueSize: try size(maxValueSize, "max-value-size"), maxClients: maxClients, ioThreads: ioThreads,
+            diskThreads: diskThreads, dataDirectory: dataDir)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: ioThreads)
+        let server = Server(store: store, configuration: configuration, metrics: metrics, logger: logger)
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: StoreService(store: store, logger: logger)),
+                    .init(service: HTTPService(server: server, group: group, logger: logger)),
+                    .init(service: RESPService(server: server, group: group, logger: logger)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await services.run()
+        } catch {
+            store.close()
+            try? await group.shutdownGracefully()
+            throw StartupError(description: "\(describe(error))")
+        }
+        try? await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+
+    private func describe(_ error: any Error) -> String {
+        if let e = error as? IOError { return "cannot listen on \(bind): \(e.description)" }
+        return "\(error)"
+    }
+}
