@@ -5,5 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure-deps.sh
 
+# 1. Swift tests: the store, RESP, and the server's units.
 swift build --build-tests
 swift test --skip-build
+
+# 2. End-to-end: real `strata` processes on loopback ports, driven by redis-py, redis-cli,
+#    redis-benchmark and a real redis-server for side-by-side replies.
+export STRATA_BIN="$(swift build --show-bin-path)/strata"
+python3 -m pytest -q Tests/e2e

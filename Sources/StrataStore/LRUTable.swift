@@ -325,6 +325,17 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         if onlyIfAbsent && existing != nil { return (false, 0) }
         let charge = LRUTable.charge(keyCount: key.count, valueCount: value.count)
         if let existing {
+            let s = slotNumber(atBucket: existing)
+            let block = slots[s].block!
+            if LRUTable.valueCount(block) == value.count {
+                // Same size: overwrite in place (no free, no malloc, no index change).
+                block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self)
+                if let v = value.baseAddress, value.count > 0 {
+                    (block + LRUTable.blockHeader + key.count).copyMemory(from: v, byteCount: value.count)
+                }
+                touch(s)
+                return (true, 0)
+            }
             removeEntry(bucket: existing)
         }
         guard charge + structuralBytes <= budget else { return (false, 0) }

@@ -27,7 +27,7 @@ extension TieredStore {
         }
     }
 
-    /// Commits every queued write and syncs it to disk, whatever the fsync mode.
+    /// Applies every queued write to LMDB and syncs it, whatever the fsync mode.
     public func sync() throws {
         let done = DispatchSemaphore(value: 0)
         let result = ResultBox()
@@ -39,11 +39,11 @@ extension TieredStore {
         if let error = result.get() { throw error }
     }
 
-    /// Waits until every write queued so far is committed to LMDB (not necessarily synced).
+    /// Waits until every write queued so far is applied to LMDB (not necessarily synced).
     func waitCommitted() throws {
         let done = DispatchSemaphore(value: 0)
         let result = ResultBox()
-        writer.whenDone(durable: false) { error in
+        writer.whenApplied { error in
             result.set(error)
             done.signal()
         }

@@ -59,7 +59,7 @@ extension TieredStore {
         while index < keys.count && !warmStop.load(ordering: .relaxed) {
             // One read transaction per batch; renewed whenever a commit finished meanwhile, so a
             // key is never loaded from a snapshot older than the last committed write.
-            var txnSequence = writer.state.withLock { $0.committedSequence }
+            var txnSequence = writer.appliedSequence
             var txn = try disk.env.beginRead()
             let end = min(keys.count, index + 1024)
             while index < end {
@@ -75,7 +75,7 @@ extension TieredStore {
                         case .deleted: return false
                         case .put(let queued): record = queued
                         case .none:
-                            let sequence = writer.state.withLock { $0.committedSequence }
+                            let sequence = writer.appliedSequence
                             if sequence != txnSequence {
                                 txnSequence = sequence
                                 txn = try disk.env.beginRead()

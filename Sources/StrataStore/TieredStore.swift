@@ -58,6 +58,7 @@ public final class TieredStore: Sendable {
     let disk: DiskTier
     let memory: MemoryTier
     let writer: Writer
+    let log: WriteAheadLog
     let locks = StripedLocks()
     let clock: HybridClock
     let compressor = ValueCompressor()
@@ -85,11 +86,17 @@ public final class TieredStore: Sendable {
         }
         self.memory = MemoryTier(budget: configuration.memoryBudget, shardCount: configuration.memoryShards)
         self.clock = HybridClock(node: configuration.nodeID)
-        self.writer = Writer(
-            disk: disk, memory: memory, counters: counters, configuration: configuration, logger: logger,
-            metrics: metrics)
-        // Make sure versions of new writes order after what is already on disk, even if the
-        // wall clock went back while we were down.
+        do {
+            self.log = try WriteAheadLog(directory: path)
+            self.writer = Writer(
+                disk: disk, memory: memory, log: log, counters: counters, configuration: configuration, logger: logger,
+                metrics: metrics)
+            try writer.recover()
+        } catch {
+            disk.close()
+            directory.close()
+            throw error as? StoreError ?? StoreError(.directoryUnusable, "cannot recover the write-ahead log in \(path): \(error)")
+        }
         writer.start()
         if configuration.warmStart {
             startWarmUp()
@@ -112,6 +119,7 @@ public final class TieredStore: Sendable {
         warmStop.store(true, ordering: .relaxed)
         waitForWarmUp()
         writer.stop()
+        log.close()
         disk.close()
         memory.removeAll()
         directory.close()

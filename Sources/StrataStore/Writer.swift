@@ -3,21 +3,25 @@ import Dispatch
 import Foundation
 import Logging
 import Metrics
-import Synchronization
 
-/// The disk tier's single writer: a thread that group-commits queued writes and does the tier's
-/// background work.
+/// The disk tier's single writer: a thread that logs queued writes to the write-ahead log at
+/// once and applies them to LMDB in batches, and does the tier's background work.
 ///
-/// Writers anywhere call `enqueue`; the latest operation per key waits in `pending`. The writer
-/// thread swaps the whole queue out (so a hot key written a thousand times between two commits
-/// costs one LMDB put), applies it in one transaction, commits, and, under `FsyncMode.always`,
-/// syncs before it tells the waiters. Until a write is committed, readers find it through
-/// `lookup` (in `pending`, or in `committing` while its commit runs), so a key evicted from memory
-/// right after a write still reads back the new value.
+/// Writers anywhere call `enqueue`: the write joins `pending` (the newest operation per key,
+/// which readers consult through `lookup`, so a key evicted from memory right after a write still
+/// reads back the new value) and `log` (every operation in order). The writer thread:
 ///
-/// If a commit fails (disk budget or file system full, an I/O error), its operations go back into
-/// the queue, the writer retries with a pause, and `failure` is set: the store then refuses new
-/// writes with a clear error until a commit succeeds again. Nothing acknowledged is dropped.
+/// 1. appends `log` to the write-ahead log, within a millisecond or two of the write; under
+///    `--fsync always` it syncs the log before the writes' waiters are told;
+/// 2. about once a second (sooner when asked, or when much is pending) applies `pending` to LMDB
+///    in one transaction: a hot key written a thousand times costs one put, and random keys share
+///    pages. Then it syncs LMDB (unless `never`) and empties the log;
+/// 3. syncs the log once a second under `everysec`, sweeps expired entries, evicts when the disk
+///    budget nears, and snapshots the hot keys.
+///
+/// If applying fails (disk budget or file system full, an I/O error), the operations stay
+/// pending, the writer retries with a pause, and `failure` is set: the store then refuses new
+/// writes with a clear error until an apply succeeds. Nothing acknowledged is dropped.
 final class Writer: Sendable {
     enum Operation: Sendable {
         /// Store this record under the key (and drop any tombstone).
@@ -29,6 +33,11 @@ final class Writer: Sendable {
     struct Queued: Sendable {
         var operation: Operation
         var sequence: UInt64
+    }
+
+    enum LogEntry: Sendable {
+        case write([UInt8], Operation)
+        case clear
     }
 
     enum Lookup {
@@ -49,27 +58,41 @@ final class Writer: Sendable {
 
     struct State: Sendable {
         var pending: [[UInt8]: Queued] = [:]
-        var committing: [[UInt8]: Queued] = [:]
+        var applying: [[UInt8]: Queued] = [:]
+        var pendingBytes = 0
+        var log: [LogEntry] = []
         var maintenance: [Maintenance] = []
         /// A flush is queued or being applied: disk reads must see an empty tier.
         var clearQueued = false
-        var clearCommitting = false
+        var clearApplying = false
         var nextSequence: UInt64 = 1
-        var committedSequence: UInt64 = 0
+        /// Every write up to here is in the write-ahead log.
+        var loggedSequence: UInt64 = 0
+        /// ... synced (under `always`; other modes promise less).
         var durableSequence: UInt64 = 0
-        var commitWaiters: [(UInt64, Completion)] = []
+        /// ... applied to LMDB.
+        var appliedSequence: UInt64 = 0
+        var applyWaiters: [(UInt64, Completion)] = []
         var durableWaiters: [(UInt64, Completion)] = []
+        var applyRequested = false
         var failure: StoreError?
         var stopping = false
         var snapshotRequested = false
         var syncRequested: [Completion] = []
     }
 
+    /// Apply to LMDB at least this often while writes are pending...
+    static let applyInterval: UInt64 = 1_000_000_000
+    /// ...and sooner when this many keys or bytes are pending.
+    static let applyAtKeys = 200_000
+    static let applyAtBytes = 64 << 20
+
     let state = Locked(State())
     private let wakeup = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let disk: DiskTier
     private let memory: MemoryTier
+    private let log: WriteAheadLog
     private let counters: StoreCounters
     private let fsync: FsyncMode
     private let snapshotInterval: Double
@@ -77,16 +100,56 @@ final class Writer: Sendable {
     private let fsyncTimer: Metrics.Timer
 
     init(
-        disk: DiskTier, memory: MemoryTier, counters: StoreCounters, configuration: StoreConfiguration,
-        logger: Logger, metrics: any MetricsFactory
+        disk: DiskTier, memory: MemoryTier, log: WriteAheadLog, counters: StoreCounters,
+        configuration: StoreConfiguration, logger: Logger, metrics: any MetricsFactory
     ) {
         self.disk = disk
         self.memory = memory
+        self.log = log
         self.counters = counters
         self.fsync = configuration.fsync
         self.snapshotInterval = configuration.snapshotInterval
         self.logger = logger
         self.fsyncTimer = Metrics.Timer(label: "strata_fsync_duration", preferredDisplayUnit: .seconds, factory: metrics)
+    }
+
+    /// Re-applies what the write-ahead log holds (writes acknowledged before a crash), syncs, and
+    /// empties the log. Called once, before `start`.
+    func recover() throws {
+        var frames: [(WriteAheadLog.Kind, [UInt8], [UInt8])] = []
+        _ = try log.replay { kind, key, record in frames.append((kind, key, record)) }
+        var index = 0
+        while index < frames.count {
+            let txn = try disk.env.beginWrite()
+            let end = min(frames.count, index + 50_000)
+            for (kind, key, record) in frames[index..<end] {
+                try key.withUnsafeBytes { k in
+                    switch kind {
+                    case .put:
+                        try record.withUnsafeBytes { try txn.put(disk.data, k, $0) }
+                        try txn.delete(disk.tombstones, k)
+                    case .delete:
+                        try txn.delete(disk.data, k)
+                        if !record.isEmpty { try record.withUnsafeBytes { try txn.put(disk.tombstones, k, $0) } }
+                    case .clear:
+                        try txn.clear(disk.data)
+                        try txn.clear(disk.tombstones)
+                        try txn.clear(disk.snapshot)
+                    }
+                }
+            }
+            try txn.commit()
+            index = end
+        }
+        if !frames.isEmpty {
+            try disk.env.sync()
+            logger.info("replayed the write-ahead log", metadata: ["writes": "\(frames.count)"])
+        }
+        try log.reset()
+        if let read = try? disk.env.beginRead() {
+            counters.diskBytes.store(disk.usedBytes(read), ordering: .relaxed)
+            counters.diskItems.store(Int(read.stat(disk.data).ms_entries), ordering: .relaxed)
+        }
     }
 
     func start() {
@@ -98,12 +161,20 @@ final class Writer: Sendable {
     // MARK: Queue (any thread)
 
     /// Queues `operation` for `storageKey`; returns its sequence number.
+    @discardableResult
     func enqueue(_ storageKey: [UInt8], _ operation: Operation) -> UInt64 {
+        let size: Int
+        switch operation {
+        case .put(let record): size = storageKey.count + record.count
+        case .delete(let tombstone): size = storageKey.count + (tombstone?.count ?? 0)
+        }
         let (sequence, wasIdle) = state.withLock { s in
             let sequence = s.nextSequence
             s.nextSequence += 1
-            let wasIdle = s.pending.isEmpty
+            let wasIdle = s.log.isEmpty
             s.pending[storageKey] = Queued(operation: operation, sequence: sequence)
+            s.pendingBytes += size
+            s.log.append(.write(storageKey, operation))
             return (sequence, wasIdle)
         }
         if wasIdle { wakeup.signal() }
@@ -112,42 +183,37 @@ final class Writer: Sendable {
 
     func enqueue(maintenance: Maintenance) {
         state.withLock { $0.maintenance.append(maintenance) }
-        wakeup.signal()
     }
 
-    /// The newest queued, not yet committed operation on `storageKey`.
+    /// The newest queued operation on `storageKey` not yet applied to LMDB.
     func lookup(_ storageKey: [UInt8]) -> Lookup {
         state.withLock { s in
-            let queued = s.pending[storageKey] ?? s.committing[storageKey]
+            let queued = s.pending[storageKey] ?? s.applying[storageKey]
             switch queued?.operation {
             case .put(let record): return .put(record)
             case .delete: return .deleted
-            case nil: return s.clearQueued || s.clearCommitting ? .deleted : .none
+            case nil: return s.clearQueued || s.clearApplying ? .deleted : .none
             }
         }
     }
 
     var failure: StoreError? { state.withLock { $0.failure } }
-    var pendingCount: Int { state.withLock { $0.pending.count + $0.committing.count } }
+    var pendingCount: Int { state.withLock { $0.pending.count + $0.applying.count } }
+    var appliedSequence: UInt64 { state.withLock { $0.appliedSequence } }
 
-    /// Calls `completion` once every write queued so far is committed (`durable: false`) or
-    /// committed and synced (`durable: true`).
-    func whenDone(durable: Bool, _ completion: @escaping Completion) {
+    /// Calls `completion` once every write queued so far is applied to LMDB.
+    func whenApplied(_ completion: @escaping Completion) {
         let ready: Bool = state.withLock { s in
             let target = s.nextSequence - 1
-            if durable {
-                if s.durableSequence >= target { return true }
-                s.durableWaiters.append((target, completion))
-            } else {
-                if s.committedSequence >= target && !s.clearQueued && !s.clearCommitting { return true }
-                s.commitWaiters.append((target, completion))
-            }
+            if s.appliedSequence >= target && !s.clearQueued && !s.clearApplying { return true }
+            s.applyWaiters.append((target, completion))
+            s.applyRequested = true
             return false
         }
         if ready { completion(nil) } else { wakeup.signal() }
     }
 
-    /// Calls `completion` once write `sequence` is synced to disk.
+    /// Calls `completion` once write `sequence` is in the synced write-ahead log.
     func whenDurable(_ sequence: UInt64, _ completion: @escaping Completion) {
         let ready = state.withLock { s in
             if s.durableSequence >= sequence { return true }
@@ -157,18 +223,25 @@ final class Writer: Sendable {
         if ready { completion(nil) }
     }
 
-    /// Commits what is queued and syncs it, whatever the fsync mode, then calls `completion`.
+    /// Applies everything queued to LMDB and syncs it, whatever the fsync mode, then calls
+    /// `completion`.
     func sync(_ completion: @escaping Completion) {
-        state.withLock { $0.syncRequested.append(completion) }
+        state.withLock { s in
+            s.syncRequested.append(completion)
+            s.applyRequested = true
+        }
         wakeup.signal()
     }
 
-    /// Drops every queued write and clears the disk tier at the next commit.
+    /// Drops every queued write and clears the disk tier (logged, so a crash cannot undo it).
     func requestClear() {
         state.withLock { s in
             s.pending.removeAll()
+            s.pendingBytes = 0
             s.maintenance.removeAll()
             s.clearQueued = true
+            s.applyRequested = true
+            s.log.append(.clear)
             s.nextSequence += 1
         }
         wakeup.signal()
@@ -179,11 +252,12 @@ final class Writer: Sendable {
         wakeup.signal()
     }
 
-    /// Commits everything queued, writes a final snapshot, syncs, and stops the thread.
+    /// Applies everything queued, writes a final snapshot, syncs, and stops the thread.
     func stop() {
         state.withLock { s in
             s.stopping = true
             s.snapshotRequested = true
+            s.applyRequested = true
         }
         wakeup.signal()
         finished.wait()
@@ -198,97 +272,74 @@ final class Writer: Sendable {
         var lastSequence: UInt64
     }
 
+    private struct Clocks {
+        var lastApply = monotonicNanoseconds()
+        var lastLogSync = monotonicNanoseconds()
+        var lastSweep = monotonicNanoseconds()
+        var lastSnapshot = monotonicNanoseconds()
+        var logUnsynced = false
+        var retryAfter: UInt64 = 0
+        var stopDeadline: UInt64?
+    }
+
     private func run() {
-        var lastSync = monotonicNanoseconds()
-        var lastSweep = lastSync
-        var lastSnapshot = lastSync
-        var unsynced = false
+        var clocks = Clocks()
         var eviction = DiskTier.EvictionState()
         var sweepHands: ([UInt8], [UInt8]) = ([], [])
-        var retryAfter: UInt64 = 0
-        var stopDeadline: UInt64? = nil
 
         while true {
-            _ = wakeup.wait(timeout: .now() + .milliseconds(50))
-            let now = monotonicNanoseconds()
+            _ = wakeup.wait(timeout: .now() + .milliseconds(20))
+            var now = monotonicNanoseconds()
 
-            // 1. Commit the queue.
-            if now >= retryAfter, let batch = takeBatch() {
-                do {
-                    try commit(batch, eviction: &eviction)
-                    unsynced = true
-                    if fsync == .always {
-                        try syncNow()
-                        unsynced = false
-                        lastSync = monotonicNanoseconds()
-                    }
-                    finishBatch(batch, error: nil)
-                } catch {
-                    let storeError = describe(error)
-                    counters.add(counters.writeErrors)
-                    logger.error("disk tier commit failed; will retry", metadata: ["error": "\(storeError.message)"])
-                    restore(batch, error: storeError)
-                    retryAfter = monotonicNanoseconds() + 500_000_000
-                }
+            // 1. Log what was queued.
+            appendLog(&clocks)
+
+            // 2. Apply to LMDB when due.
+            let (due, stopping) = state.withLock { s -> (Bool, Bool) in
+                let work = !s.pending.isEmpty || s.clearQueued || !s.maintenance.isEmpty
+                let due =
+                    s.applyRequested || s.stopping || s.pending.count >= Writer.applyAtKeys
+                    || s.pendingBytes >= Writer.applyAtBytes || (work && now - clocks.lastApply >= Writer.applyInterval)
+                return (due && now >= clocks.retryAfter, s.stopping)
+            }
+            if due {
+                applyPending(&clocks, eviction: &eviction)
+                now = monotonicNanoseconds()
             }
 
-            // 2. Explicit sync requests, and the once-a-second sync of `everysec`.
-            let syncWaiters = state.withLock { s -> [Completion] in
-                let w = s.syncRequested
-                s.syncRequested = []
-                return w
-            }
-            let pendingEmpty = state.withLock { $0.pending.isEmpty && $0.maintenance.isEmpty && !$0.clearQueued }
-            if !syncWaiters.isEmpty && !pendingEmpty && now >= retryAfter {
-                // Let the next loop commit what is queued first.
-                state.withLock { $0.syncRequested.append(contentsOf: syncWaiters) }
-                wakeup.signal()
-            } else if !syncWaiters.isEmpty || (fsync == .everysec && unsynced && now - lastSync >= 1_000_000_000) {
-                var syncError: StoreError? = nil
+            // 3. The once-a-second log sync of `everysec`.
+            if fsync == .everysec && clocks.logUnsynced && now - clocks.lastLogSync >= 1_000_000_000 {
                 do {
-                    try syncNow()
-                    unsynced = false
+                    try timedSync { try log.sync() }
+                    clocks.logUnsynced = false
                 } catch {
-                    syncError = describe(error)
-                    logger.error("fsync failed", metadata: ["error": "\(error)"])
+                    logger.error("write-ahead log sync failed", metadata: ["error": "\(error)"])
                 }
-                lastSync = monotonicNanoseconds()
-                if syncError == nil { markDurable() }
-                for w in syncWaiters { w(syncError ?? state.withLock { $0.failure }) }
+                clocks.lastLogSync = now
             }
 
-            // 3. Background work: sweep expired entries, snapshot the hot keys.
-            if now - lastSweep >= 100_000_000 {
-                lastSweep = now
-                let nowMs = currentTimeMilliseconds()
-                _ = memory.sweepExpired(now: nowMs, perShard: 256)
-                do {
-                    let txn = try disk.env.beginWrite()
-                    let removed = try disk.sweepExpired(
-                        now: nowMs, limit: 1000, dataHand: &sweepHands.0, tombstoneHand: &sweepHands.1, in: txn)
-                    try txn.commit()
-                    counters.add(counters.diskExpirations, removed)
-                } catch {
-                    logger.warning("expiry sweep failed", metadata: ["error": "\(error)"])
-                }
-                refreshDiskGauges()
+            // 4. Background work: sweep expired entries, snapshot the hot keys.
+            if now - clocks.lastSweep >= 100_000_000 {
+                clocks.lastSweep = now
+                sweep(&sweepHands)
             }
-            let (snapshotWanted, stopping) = state.withLock { ($0.snapshotRequested, $0.stopping) }
-            let snapshotDue = snapshotInterval > 0 && Double(now - lastSnapshot) / 1e9 >= snapshotInterval
+            let snapshotWanted = state.withLock { $0.snapshotRequested }
+            let snapshotDue = snapshotInterval > 0 && Double(now - clocks.lastSnapshot) / 1e9 >= snapshotInterval
             if snapshotWanted || snapshotDue {
-                lastSnapshot = now
+                clocks.lastSnapshot = now
                 state.withLock { $0.snapshotRequested = false }
                 writeSnapshot()
-                unsynced = true
             }
 
             if stopping {
-                if stopDeadline == nil { stopDeadline = now + 5_000_000_000 }
-                let drained = state.withLock { $0.pending.isEmpty && $0.maintenance.isEmpty && !$0.clearQueued }
-                if drained || now >= stopDeadline! {
-                    try? syncNow()
-                    markDurable()
-                    failAllWaiters(drained ? nil : StoreError(.closed, "store closed before the write was committed"))
+                if clocks.stopDeadline == nil { clocks.stopDeadline = now + 5_000_000_000 }
+                let drained = state.withLock { $0.pending.isEmpty && $0.log.isEmpty && !$0.clearQueued }
+                if drained || now >= clocks.stopDeadline! {
+                    if !drained {
+                        logger.error("closing with writes that could not be applied; they remain in the write-ahead log")
+                    }
+                    try? log.sync()
+                    failAllWaiters(drained ? nil : StoreError(.closed, "store closed before the write was applied"))
                     finished.signal()
                     return
                 }
@@ -296,35 +347,137 @@ final class Writer: Sendable {
         }
     }
 
-    private func takeBatch() -> Batch? {
-        state.withLock { s in
-            guard !s.pending.isEmpty || !s.maintenance.isEmpty || s.clearQueued else { return nil }
-            swap(&s.pending, &s.committing)
-            let batch = Batch(
-                operations: s.committing, maintenance: s.maintenance, clear: s.clearQueued,
-                lastSequence: s.nextSequence - 1)
-            s.maintenance = []
-            s.clearCommitting = s.clearQueued
-            s.clearQueued = false
-            return batch
+    /// Appends the queued log entries to the write-ahead log (and syncs it under `always`).
+    private func appendLog(_ clocks: inout Clocks) {
+        let (entries, last) = state.withLock { s -> ([LogEntry], UInt64) in
+            let entries = s.log
+            s.log = []
+            return (entries, s.nextSequence - 1)
         }
+        guard !entries.isEmpty else { return }
+        var bytes: [UInt8] = []
+        for entry in entries {
+            switch entry {
+            case .write(let key, .put(let record)): WriteAheadLog.frame(.put, key: key, record: record, into: &bytes)
+            case .write(let key, .delete(let tombstone)): WriteAheadLog.frame(.delete, key: key, record: tombstone, into: &bytes)
+            case .clear: WriteAheadLog.frame(.clear, key: [], record: nil, into: &bytes)
+            }
+        }
+        do {
+            try log.append(bytes)
+            clocks.logUnsynced = true
+            if fsync == .always {
+                try timedSync { try log.sync() }
+                clocks.logUnsynced = false
+            }
+        } catch {
+            // Put the entries back in front and refuse writes until the log works again.
+            let storeError = describe(error)
+            counters.add(counters.writeErrors)
+            logger.error("write-ahead log append failed; will retry", metadata: ["error": "\(storeError.message)"])
+            let failed: [Completion] = state.withLock { s in
+                s.log = entries + s.log
+                s.failure = storeError
+                return takeWaiters(&s.durableWaiters, upTo: last)
+            }
+            for completion in failed { completion(storeError) }
+            clocks.retryAfter = monotonicNanoseconds() + 500_000_000
+            return
+        }
+        let ready: [Completion] = state.withLock { s in
+            s.loggedSequence = max(s.loggedSequence, last)
+            if fsync == .always { s.durableSequence = max(s.durableSequence, last) }
+            return takeWaiters(&s.durableWaiters, upTo: s.durableSequence)
+        }
+        for completion in ready { completion(nil) }
     }
 
-    private func commit(_ batch: Batch, eviction: inout DiskTier.EvictionState) throws {
-        do {
-            try apply(batch, eviction: &eviction)
-        } catch let error as LMDBError where error.isMapFull {
-            // The map filled before the budget check could evict: evict harder, then retry once.
-            logger.warning("disk tier map full; evicting before retrying the commit")
-            let txn = try disk.env.beginWrite()
-            eviction.cutoff = nil
-            let evicted = try disk.evict(
-                to: Int(Double(disk.budget) * 0.5), state: &eviction, maxVisits: Int.max, in: txn,
-                isHot: isInMemory)
-            try txn.commit()
-            dropFromMemory(evicted)
-            try apply(batch, eviction: &eviction)
+    /// Applies everything pending to LMDB, syncs, empties the write-ahead log, and answers
+    /// waiters; on failure keeps it pending for a retry.
+    private func applyPending(_ clocks: inout Clocks, eviction: inout DiskTier.EvictionState) {
+        // Everything pending must be in the log first: the log is emptied after the apply.
+        appendLog(&clocks)
+        let batch: Batch = state.withLock { s in
+            swap(&s.pending, &s.applying)
+            s.pendingBytes = 0
+            let batch = Batch(
+                operations: s.applying, maintenance: s.maintenance, clear: s.clearQueued,
+                lastSequence: s.nextSequence - 1)
+            s.maintenance = []
+            s.clearApplying = s.clearQueued
+            s.clearQueued = false
+            s.applyRequested = false
+            return batch
         }
+        clocks.lastApply = monotonicNanoseconds()
+        do {
+            do {
+                try apply(batch, eviction: &eviction)
+            } catch let error as LMDBError where error.isMapFull {
+                // The map filled before the budget check could evict: evict harder, retry once.
+                logger.warning("disk tier map full; evicting before retrying")
+                let txn = try disk.env.beginWrite()
+                eviction.cutoff = nil
+                let evicted = try disk.evict(
+                    to: Int(Double(disk.budget) * 0.5), state: &eviction, maxVisits: Int.max, in: txn, isHot: isInMemory)
+                try txn.commit()
+                dropFromMemory(evicted)
+                try apply(batch, eviction: &eviction)
+            }
+            if fsync != .never { try timedSync { try disk.env.sync() } }
+            // Everything the log holds is now in LMDB (entries logged after this batch was taken
+            // were applied too, or will be logged again): empty it.
+            let logIsCurrent = state.withLock { $0.log.isEmpty }
+            if logIsCurrent { try log.reset() }
+            clocks.logUnsynced = false
+        } catch {
+            let storeError = describe(error)
+            counters.add(counters.writeErrors)
+            logger.error("disk tier apply failed; will retry", metadata: ["error": "\(storeError.message)"])
+            state.withLock { s in
+                for (key, queued) in s.applying where s.pending[key] == nil {
+                    s.pending[key] = queued
+                }
+                s.applying = [:]
+                s.maintenance = batch.maintenance + s.maintenance
+                if batch.clear { s.clearQueued = true }
+                s.clearApplying = false
+                s.failure = storeError
+            }
+            clocks.retryAfter = monotonicNanoseconds() + 500_000_000
+            answerSyncRequests(error: storeError)
+            return
+        }
+        let ready: [Completion] = state.withLock { s in
+            s.applying = [:]
+            s.clearApplying = false
+            s.failure = nil
+            s.appliedSequence = max(s.appliedSequence, batch.lastSequence)
+            if fsync != .never { s.durableSequence = max(s.durableSequence, batch.lastSequence) }
+            return takeWaiters(&s.applyWaiters, upTo: s.appliedSequence)
+                + takeWaiters(&s.durableWaiters, upTo: s.durableSequence)
+        }
+        for completion in ready { completion(nil) }
+        answerSyncRequests(error: nil)
+    }
+
+    private func answerSyncRequests(error: StoreError?) {
+        let waiters = state.withLock { s -> [Completion] in
+            let w = s.syncRequested
+            s.syncRequested = []
+            return w
+        }
+        for waiter in waiters { waiter(error) }
+    }
+
+    private func takeWaiters(_ waiters: inout [(UInt64, Completion)], upTo sequence: UInt64) -> [Completion] {
+        var ready: [Completion] = []
+        waiters.removeAll { waiter in
+            guard waiter.0 <= sequence else { return false }
+            ready.append(waiter.1)
+            return true
+        }
+        return ready
     }
 
     private func apply(_ batch: Batch, eviction: inout DiskTier.EvictionState) throws {
@@ -369,15 +522,15 @@ final class Writer: Sendable {
                 }
             }
         }
-        var evicted: [[UInt8]] = []
         // Start evicting above `evictAbove`; once an episode runs, continue it down to `evictTo`.
+        var evicted: [[UInt8]] = []
         let used = disk.usedBytes(txn)
         if used > Int(Double(disk.budget) * DiskTier.evictAbove)
             || (eviction.cutoff != nil && used > Int(Double(disk.budget) * DiskTier.evictTo))
         {
             evicted = try disk.evict(
                 to: Int(Double(disk.budget) * DiskTier.evictTo), state: &eviction,
-                maxVisits: used > disk.budget ? Int.max : 20_000, in: txn, isHot: isInMemory)
+                maxVisits: used > disk.budget ? Int.max : 50_000, in: txn, isHot: isInMemory)
         }
         let usedAfter = disk.usedBytes(txn)
         let items = Int(txn.stat(disk.data).ms_entries)
@@ -400,69 +553,24 @@ final class Writer: Sendable {
         }
     }
 
-    private func finishBatch(_ batch: Batch, error: StoreError?) {
-        let ready: [Completion] = state.withLock { s in
-            s.committing = [:]
-            s.clearCommitting = false
-            s.failure = nil
-            s.committedSequence = max(s.committedSequence, batch.lastSequence)
-            if fsync == .always { s.durableSequence = max(s.durableSequence, batch.lastSequence) }
-            var ready: [Completion] = []
-            s.commitWaiters.removeAll { waiter in
-                guard waiter.0 <= s.committedSequence else { return false }
-                ready.append(waiter.1)
-                return true
-            }
-            s.durableWaiters.removeAll { waiter in
-                guard waiter.0 <= s.durableSequence else { return false }
-                ready.append(waiter.1)
-                return true
-            }
-            return ready
+    private func sweep(_ hands: inout ([UInt8], [UInt8])) {
+        let nowMs = currentTimeMilliseconds()
+        _ = memory.sweepExpired(now: nowMs, perShard: 256)
+        do {
+            let txn = try disk.env.beginWrite()
+            let removed = try disk.sweepExpired(
+                now: nowMs, limit: 1000, dataHand: &hands.0, tombstoneHand: &hands.1, in: txn)
+            try txn.commit()
+            counters.add(counters.diskExpirations, removed)
+        } catch {
+            logger.warning("expiry sweep failed", metadata: ["error": "\(error)"])
         }
-        for completion in ready { completion(nil) }
-    }
-
-    /// Puts a failed batch back under the newer writes queued meanwhile, and fails its waiters.
-    private func restore(_ batch: Batch, error: StoreError) {
-        let failed: [Completion] = state.withLock { s in
-            for (key, queued) in s.committing where s.pending[key] == nil {
-                s.pending[key] = queued
-            }
-            s.committing = [:]
-            s.maintenance = batch.maintenance + s.maintenance
-            if batch.clear { s.clearQueued = true }
-            s.clearCommitting = false
-            s.failure = error
-            var failed: [Completion] = []
-            s.durableWaiters.removeAll { waiter in
-                guard waiter.0 <= batch.lastSequence else { return false }
-                failed.append(waiter.1)
-                return true
-            }
-            return failed
-        }
-        for completion in failed { completion(error) }
-    }
-
-    private func markDurable() {
-        let ready: [Completion] = state.withLock { s in
-            s.durableSequence = max(s.durableSequence, s.committedSequence)
-            var ready: [Completion] = []
-            s.durableWaiters.removeAll { waiter in
-                guard waiter.0 <= s.durableSequence else { return false }
-                ready.append(waiter.1)
-                return true
-            }
-            return ready
-        }
-        for completion in ready { completion(nil) }
     }
 
     private func failAllWaiters(_ error: StoreError?) {
         let all: [Completion] = state.withLock { s in
-            let all = s.commitWaiters.map(\.1) + s.durableWaiters.map(\.1) + s.syncRequested
-            s.commitWaiters = []
+            let all = s.applyWaiters.map(\.1) + s.durableWaiters.map(\.1) + s.syncRequested
+            s.applyWaiters = []
             s.durableWaiters = []
             s.syncRequested = []
             return all
@@ -470,9 +578,9 @@ final class Writer: Sendable {
         for completion in all { completion(error) }
     }
 
-    private func syncNow() throws {
+    private func timedSync(_ body: () throws -> Void) throws {
         let start = monotonicNanoseconds()
-        try disk.env.sync()
+        try body()
         let elapsed = monotonicNanoseconds() - start
         counters.add(counters.fsyncs)
         counters.add(counters.fsyncNanoseconds, Int(elapsed))
@@ -489,12 +597,6 @@ final class Writer: Sendable {
         } catch {
             logger.warning("hot-key snapshot failed", metadata: ["error": "\(error)"])
         }
-    }
-
-    private func refreshDiskGauges() {
-        guard let txn = try? disk.env.beginRead() else { return }
-        counters.diskBytes.store(disk.usedBytes(txn), ordering: .relaxed)
-        counters.diskItems.store(Int(txn.stat(disk.data).ms_entries), ordering: .relaxed)
     }
 
     private func describe(_ error: any Error) -> StoreError {

@@ -1,0 +1,136 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The write-ahead log: every queued write is appended here within a millisecond or two, in
+/// order, and applied to LMDB later in large batches (`Writer`).
+///
+/// Why: LMDB is a copy-on-write B-tree; committing a handful of random keys rewrites a page each,
+/// so committing every few milliseconds writes kilobytes per key. Appending to a log costs the
+/// bytes of the write, sequentially, and `fdatasync` of a log is cheap; applying to LMDB once a
+/// second lets one page absorb many writes and a hot key's many writes collapse into one.
+/// After a crash, `replay` re-applies whatever the log holds (re-applying is harmless: every frame
+/// sets a key to a whole record, deletes it, or clears everything).
+///
+/// Frame: `[u32 payload length][u32 CRC-32 of payload][payload]`, little-endian; payload:
+/// `[u8 kind: 1 put, 2 delete, 3 clear][u32 key length][key][u32 record length][record]`.
+/// Replay stops at the first frame that is short or fails its CRC (a write torn by the crash)
+/// and cuts the file there.
+///
+/// Used only by the writer thread (and by `open` before that thread starts).
+final class WriteAheadLog: @unchecked Sendable {
+    enum Kind: UInt8 {
+        case put = 1
+        case delete = 2
+        case clear = 3
+    }
+
+    let path: String
+    private let fd: Int32
+
+    init(directory: String) throws {
+        path = directory + "/wal"
+        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw StoreError(.directoryUnusable, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func close() {
+        Glibc.close(fd)
+    }
+
+    /// Serialises one frame onto `buffer`.
+    static func frame(_ kind: Kind, key: [UInt8], record: [UInt8]?, into buffer: inout [UInt8]) {
+        let payloadLength = 1 + 4 + key.count + 4 + (record?.count ?? 0)
+        let start = buffer.count
+        buffer.reserveCapacity(start + 8 + payloadLength)
+        appendU32(UInt32(payloadLength), to: &buffer)
+        appendU32(0, to: &buffer)  // CRC, filled in below
+        buffer.append(kind.rawValue)
+        appendU32(UInt32(key.count), to: &buffer)
+        buffer.append(contentsOf: key)
+        appendU32(UInt32(record?.count ?? 0), to: &buffer)
+        if let record { buffer.append(contentsOf: record) }
+        let crc = buffer.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[(start + 8)...])) }
+        withUnsafeBytes(of: crc.littleEndian) { bytes in
+            for i in 0..<4 { buffer[start + 4 + i] = bytes[i] }
+        }
+    }
+
+    private static func appendU32(_ value: UInt32, to buffer: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
+    }
+
+    /// Appends serialised frames; throws (and appends nothing usable) on a write error.
+    func append(_ bytes: [UInt8]) throws {
+        var offset = 0
+        try bytes.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    let code = errno
+                    throw StoreError(
+                        code == ENOSPC || code == EDQUOT ? .diskFull : .storage,
+                        "write-ahead log append failed: \(String(cString: strerror(code)))")
+                }
+                offset += n
+            }
+        }
+    }
+
+    func sync() throws {
+        guard fdatasync(fd) == 0 else {
+            throw StoreError(.storage, "write-ahead log sync failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Empties the log (after its frames are applied to LMDB and LMDB is synced).
+    func reset() throws {
+        guard ftruncate(fd, 0) == 0 else {
+            throw StoreError(.storage, "write-ahead log truncate failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Calls `body` for every intact frame in order; cuts off a torn tail. Returns the frame count.
+    func replay(_ body: (Kind, [UInt8], [UInt8]) throws -> Void) throws -> Int {
+        let size = lseek(fd, 0, SEEK_END)
+        guard size > 0 else { return 0 }
+        var data = [UInt8](repeating: 0, count: Int(size))
+        var read = 0
+        while read < data.count {
+            let n = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + read, $0.count - read, off_t(read)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            read += n
+        }
+        var offset = 0
+        var frames = 0
+        func u32(_ at: Int) -> Int {
+            data.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+        }
+        while offset + 8 <= read {
+            let length = u32(offset)
+            guard length >= 9, offset + 8 + length <= read else { break }
+            let stored = UInt32(u32(offset + 4))
+            let crc = data.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[(offset + 8)..<(offset + 8 + length)])) }
+            guard crc == stored, let kind = Kind(rawValue: data[offset + 8]) else { break }
+            let keyLength = u32(offset + 9)
+            guard 17 + keyLength <= 8 + length else { break }
+            let key = Array(data[(offset + 13)..<(offset + 13 + keyLength)])
+            let recordLength = u32(offset + 13 + keyLength)
+            let recordStart = offset + 17 + keyLength
+            guard recordStart + recordLength == offset + 8 + length else { break }
+            try body(kind, key, Array(data[recordStart..<(recordStart + recordLength)]))
+            frames += 1
+            offset += 8 + length
+        }
+        if offset < Int(size) {
+            _ = ftruncate(fd, off_t(offset))
+        }
+        return frames
+    }
+}
