@@ -190,28 +190,34 @@ final class ClientHandler: ChannelDuplexHandler {
         guard let spec = server.commands.lookup(nameBuffer) else {
             server.metrics.unknown.calls.increment()
             server.metrics.unknown.errors.increment()
-            var message = "ERR unknown command '\(String(buffer: nameBuffer).prefix(128))', with args beginning with: "
-            for argument in command.arguments.dropFirst().prefix(16) {
-                message += "'\(String(buffer: argument).prefix(128))' "
+            // Redis' exact text: arguments are echoed until 128 bytes of them have been shown.
+            var args: [UInt8] = []
+            for argument in command.arguments.dropFirst() where args.count < 128 {
+                args += Array("'".utf8) + Array(argument.readableBytesView.prefix(128 - args.count)) + Array("' ".utf8)
             }
-            out.writeRESPError(message)
+            out.writeRESPError(
+                "ERR unknown command '\(String(decoding: nameBuffer.readableBytesView.prefix(128), as: UTF8.self))', "
+                    + "with args beginning with: \(String(decoding: args, as: UTF8.self))")
             return
         }
         let metrics = spec.metrics ?? server.metrics.unknown
         metrics.calls.increment()
+        // Redis' order: unknown command, then arity, then authentication.
+        guard spec.arityMatches(command.arguments.count) else {
+            metrics.errors.increment()
+            out.writeRESPError(CommandError.arity(spec.name).message)
+            return
+        }
         let authenticated = server.configuration.requirePass == nil || session.state.withLock { $0.authenticated }
         guard authenticated || spec.flags.contains(.noAuth) else {
             metrics.errors.increment()
             out.writeRESPError("NOAUTH Authentication required.")
             return
         }
-        guard spec.arityMatches(command.arguments.count) else {
-            metrics.errors.increment()
-            out.writeRESPError(CommandError.arity(spec.name).message)
-            return
-        }
+        let fullName = spec.flags.contains(.container) && command.arguments.count > 1
+            ? spec.name + "|" + String(buffer: command.arguments[1]).lowercased() : spec.name
         session.state.withLock {
-            $0.lastCommand = spec.name
+            $0.lastCommand = fullName
             $0.lastActivity = currentTimeMilliseconds()
         }
         let start = ContinuousClock.now

@@ -11,6 +11,8 @@ struct CommandFlags: OptionSet, Sendable {
     static let noAuth = CommandFlags(rawValue: 2)
     /// Does not touch keys (connection and server commands).
     static let admin = CommandFlags(rawValue: 4)
+    /// Has subcommands (CLIENT, CONFIG, COMMAND): shown as `client|list` in CLIENT LIST.
+    static let container = CommandFlags(rawValue: 8)
 }
 
 /// A command: its name, arity (Redis' convention: n = exactly n arguments including the name,

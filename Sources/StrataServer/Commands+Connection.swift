@@ -21,16 +21,9 @@ extension Commands {
 
         CommandSpec("auth", arity: -2, flags: [.noAuth, .admin]) { inv in
             guard inv.arguments.count <= 3 else { throw CommandError.syntax }
-            guard let required = inv.server.configuration.requirePass else {
-                throw CommandError(
-                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
-                )
-            }
             let user = inv.arguments.count == 3 ? inv.string(1) : "default"
             let password = inv.bytes(inv.arguments.count - 1)
-            guard user == "default", constantTimeEqual(password, Array(required.utf8)) else {
-                throw CommandError("WRONGPASS invalid username-password pair or user is disabled.")
-            }
+            try authenticate(user: user, password: password, server: inv.server, oneArgument: inv.arguments.count == 2)
             inv.session.state.withLock { $0.authenticated = true }
             inv.ok()
             return .done
@@ -52,14 +45,7 @@ extension Commands {
             while i < inv.arguments.count {
                 switch inv.upper(i) {
                 case "AUTH" where i + 2 < inv.arguments.count:
-                    guard let required = inv.server.configuration.requirePass else {
-                        throw CommandError(
-                            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
-                        )
-                    }
-                    guard inv.string(i + 1) == "default", constantTimeEqual(inv.bytes(i + 2), Array(required.utf8)) else {
-                        throw CommandError("WRONGPASS invalid username-password pair or user is disabled.")
-                    }
+                    try authenticate(user: inv.string(i + 1), password: inv.bytes(i + 2), server: inv.server, oneArgument: false)
                     authenticated = true
                     i += 3
                 case "SETNAME" where i + 1 < inv.arguments.count:
@@ -71,7 +57,7 @@ extension Commands {
             }
             guard authenticated else {
                 throw CommandError(
-                    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+                    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
                 )
             }
             inv.session.state.withLock { state in
@@ -98,8 +84,11 @@ extension Commands {
             return .done
         },
 
-        CommandSpec("client", arity: -2, flags: .admin) { inv in
+        CommandSpec("client", arity: -2, flags: [.admin, .container]) { inv in
             let sub = inv.upper(1)
+            if ["GETNAME", "ID", "INFO"].contains(sub) && inv.arguments.count != 2 {
+                throw CommandError.arity("client|\(sub.lowercased())")
+            }
             switch sub {
             case "SETNAME":
                 guard inv.arguments.count == 3 else { throw CommandError.arity("client|setname") }
@@ -167,6 +156,25 @@ extension Commands {
             return .done
         },
     ]
+
+    /// AUTH's rules: with no password configured, the default user takes any password (as in
+    /// Redis), but the one-argument form is an error; anyone but `default` is refused.
+    static func authenticate(user: String, password: [UInt8], server: Server, oneArgument: Bool) throws {
+        guard let required = server.configuration.requirePass else {
+            if oneArgument {
+                throw CommandError(
+                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+                )
+            }
+            guard user == "default" else {
+                throw CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+            }
+            return
+        }
+        guard user == "default", constantTimeEqual(password, Array(required.utf8)) else {
+            throw CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+        }
+    }
 
     static func validClientName(_ name: String) throws -> String {
         guard name.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {

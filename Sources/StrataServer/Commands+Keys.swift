@@ -139,7 +139,6 @@ extension Commands {
     /// EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT, with Redis 7's NX, XX, GT and LT.
     static func expireCommand(_ name: String, unit: Int, absolute: Bool) -> CommandSpec {
         CommandSpec(name, arity: -3, flags: .write, keys: (1, 1, 1)) { inv in
-            let amount = try inv.integer(2)
             var (nx, xx, gt, lt) = (false, false, false, false)
             for i in 3..<inv.arguments.count {
                 switch inv.upper(i) {
@@ -154,6 +153,7 @@ extension Commands {
                 throw CommandError("ERR NX and XX, GT or LT options at the same time are not compatible")
             }
             if gt && lt { throw CommandError("ERR GT and LT options at the same time are not compatible") }
+            let amount = try inv.integer(2)  // after the options, as Redis checks them
             let now = currentTimeMilliseconds()
             let (ms, o1) = amount.multipliedReportingOverflow(by: unit)
             guard !o1 else { throw CommandError.invalidExpire(name) }

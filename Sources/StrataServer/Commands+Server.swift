@@ -11,7 +11,7 @@ extension Commands {
             return .done
         },
 
-        CommandSpec("config", arity: -2, flags: .admin) { inv in
+        CommandSpec("config", arity: -2, flags: [.admin, .container]) { inv in
             switch inv.upper(1) {
             case "GET":
                 guard inv.arguments.count >= 3 else { throw CommandError.arity("config|get") }
@@ -39,7 +39,7 @@ extension Commands {
             return .done
         },
 
-        CommandSpec("command", arity: -1, flags: .admin) { inv in
+        CommandSpec("command", arity: -1, flags: [.admin, .container]) { inv in
             let table = inv.server.commands.commands
             if inv.arguments.count == 1 {
                 inv.out.writeRESPArrayHeader(table.count)

@@ -50,23 +50,28 @@ extension Commands {
             var condition = WriteCondition.always
             var returnOld = false
             var expiry = ExpiryOption()
+            var expiryOption: String? = nil
             var i = 3
             while i < inv.arguments.count {
                 let option = inv.upper(i)
                 switch option {
+                // As in Redis, repeating an option is allowed; only conflicting ones are errors.
                 case "NX":
-                    guard case .always = condition else { throw CommandError.syntax }
+                    if case .ifPresent = condition { throw CommandError.syntax }
                     condition = .ifAbsent
                 case "XX":
-                    guard case .always = condition else { throw CommandError.syntax }
+                    if case .ifAbsent = condition { throw CommandError.syntax }
                     condition = .ifPresent
                 case "GET":
                     returnOld = true
                 case "KEEPTTL":
-                    guard expiry.at == nil else { throw CommandError.syntax }
+                    guard expiryOption == nil else { throw CommandError.syntax }
                     expiry.keep = true
                 case "EX", "PX", "EXAT", "PXAT":
-                    guard expiry.at == nil, !expiry.keep, i + 1 < inv.arguments.count else { throw CommandError.syntax }
+                    guard !expiry.keep, expiryOption == nil || expiryOption == option, i + 1 < inv.arguments.count else {
+                        throw CommandError.syntax
+                    }
+                    expiryOption = option
                     expiry.at = try ExpiryOption.absolute(option, try inv.integer(i + 1), command: "set", now: now)
                     i += 1
                 default:
@@ -149,16 +154,20 @@ extension Commands {
         CommandSpec("getex", arity: -2, flags: .write, keys: (1, 1, 1)) { inv in
             let now = currentTimeMilliseconds()
             var expiry = ExpiryOption()
+            var expiryOption: String? = nil
             var i = 2
             while i < inv.arguments.count {
                 let option = inv.upper(i)
                 switch option {
                 case "EX", "PX", "EXAT", "PXAT":
-                    guard expiry.at == nil, !expiry.persist, i + 1 < inv.arguments.count else { throw CommandError.syntax }
+                    guard !expiry.persist, expiryOption == nil || expiryOption == option, i + 1 < inv.arguments.count else {
+                        throw CommandError.syntax
+                    }
+                    expiryOption = option
                     expiry.at = try ExpiryOption.absolute(option, try inv.integer(i + 1), command: "getex", now: now)
                     i += 1
                 case "PERSIST":
-                    guard expiry.at == nil else { throw CommandError.syntax }
+                    guard expiryOption == nil else { throw CommandError.syntax }
                     expiry.persist = true
                 default:
                     throw CommandError.syntax
