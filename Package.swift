@@ -5,6 +5,12 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// The hot-path modules skip the runtime exclusivity checks in release builds: they showed up at
+/// 2-3% of a GET's CPU in profiles, and these modules keep shared state behind locks anyway.
+let hotPathSettings: [SwiftSetting] = strictSettings + [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "strata",
     platforms: [.macOS(.v15)],
@@ -45,12 +51,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: hotPathSettings
         ),
         .target(
             name: "RESP",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
-            swiftSettings: strictSettings
+            swiftSettings: hotPathSettings
         ),
         .target(
             name: "StrataServer",
@@ -66,7 +72,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: hotPathSettings
         ),
         .executableTarget(
             name: "strata",

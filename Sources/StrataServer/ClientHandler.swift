@@ -80,6 +80,8 @@ final class ClientHandler: ChannelDuplexHandler {
             closing = true
             var reply = context.channel.allocator.buffer(capacity: 64)
             reply.writeRESPError("ERR max number of clients reached")
+            server.bytesOut.wrappingAdd(reply.readableBytes, ordering: .relaxed)
+            server.metrics.bytesOut.increment(by: Int64(reply.readableBytes))
             context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
         }
@@ -316,6 +318,7 @@ final class ClientHandler: ChannelDuplexHandler {
         let pending = out
         out = ByteBuffer()
         server.bytesOut.wrappingAdd(pending.readableBytes, ordering: .relaxed)
+        server.metrics.bytesOut.increment(by: Int64(pending.readableBytes))
         context.writeAndFlush(wrapOutboundOut(pending)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }

@@ -16,17 +16,24 @@ public final class RESPService: Service {
     let server: Server
     let group: any EventLoopGroup
     let logger: Logger
+    /// Dropped once the service is done: its deinit completes a promise on an event loop, which
+    /// must still be running then.
+    private let quiescer: LockedState<ServerQuiescingHelper?>
+    private let listener = LockedState<(any Channel)?>(nil)
 
     public init(server: Server, group: any EventLoopGroup, logger: Logger) {
         self.server = server
         self.group = group
         self.logger = logger
+        self.quiescer = LockedState(ServerQuiescingHelper(group: group))
     }
 
-    public func run() async throws {
+    /// Binds the client port. Call before running the service group, so that a port in use is
+    /// reported before anything else has started.
+    public func bind() async throws {
         let server = self.server
+        guard let quiesce = quiescer.withLock({ $0 }) else { return }
         let configuration = server.configuration
-        let quiesce = ServerQuiescingHelper(group: group)
         let limits = RESPDecoderLimits(maxBulkLength: configuration.maxValueSize)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -54,7 +61,25 @@ public final class RESPService: Service {
             }
         let channel = try await bootstrap.bind(host: configuration.bind, port: configuration.port).get()
         server.boundPort.store(channel.localAddress?.port ?? 0, ordering: .relaxed)
-        logger.info("accepting RESP clients", metadata: ["address": "\(configuration.bind):\(server.port)"])
+        listener.withLock { $0 = channel }
+    }
+
+    /// Releases what `bind` set up when the node gives up before running (a later step failed).
+    public func abandon() async {
+        if let quiesce = quiescer.withLock({ $0 }) {
+            let done = group.next().makePromise(of: Void.self)
+            quiesce.initiateShutdown(promise: done)
+            try? await done.futureResult.get()
+        }
+        quiescer.withLock { $0 = nil }
+        await server.shutdownPool()
+    }
+
+    public func run() async throws {
+        if listener.withLock({ $0 }) == nil { try await bind() }
+        guard let channel = listener.withLock({ $0 }), let quiesce = quiescer.withLock({ $0 }) else { return }
+        let server = self.server
+        logger.info("accepting RESP clients", metadata: ["address": "\(server.configuration.bind):\(server.port)"])
         await withGracefulShutdownHandler {
             try? await channel.closeFuture.get()
         } onGracefulShutdown: {
@@ -62,6 +87,7 @@ public final class RESPService: Service {
             let done = channel.eventLoop.makePromise(of: Void.self)
             quiesce.initiateShutdown(promise: done)
         }
+        quiescer.withLock { $0 = nil }
         await server.shutdownPool()
     }
 }
@@ -114,7 +140,9 @@ public struct HTTPService: Service {
             },
             eventLoopGroupProvider: .shared(group),
             logger: httpLogger)
-        try await app.runService()
+        // `run()`, not `runService()`: the latter starts a service group of its own that also
+        // traps SIGTERM and would stop HTTP before the node's group asks it to.
+        try await app.run()
     }
 }
 

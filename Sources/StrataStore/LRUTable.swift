@@ -266,6 +266,15 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         head = UInt32(s)
     }
 
+    /// Puts `s` at the least recently used end: the warm start loads the hottest keys first, and
+    /// each later (colder) one must sit behind them, and behind anything clients use meanwhile.
+    private mutating func pushBack(_ s: Int) {
+        slots[s].next = LRUTable.none
+        slots[s].prev = tail
+        if tail != LRUTable.none { slots[Int(tail)].next = UInt32(s) } else { head = UInt32(s) }
+        tail = UInt32(s)
+    }
+
     @inline(__always)
     private mutating func touch(_ s: Int) {
         guard head != UInt32(s) else { return }
@@ -319,7 +328,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     @discardableResult
     mutating func set(
         _ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiry: Int64,
-        budget: Int, onlyIfAbsent: Bool = false, evictIfNeeded: Bool = true
+        budget: Int, onlyIfAbsent: Bool = false, evictIfNeeded: Bool = true, asLeastRecent: Bool = false
     ) -> (stored: Bool, evicted: Int) {
         let existing = findBucket(key, hash: hash)
         if onlyIfAbsent && existing != nil { return (false, 0) }
@@ -348,7 +357,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         growIndexIfNeeded()
         let s = allocateSlot()
         slots[s] = Slot(block: LRUTable.makeBlock(key: key, value: value, expiry: expiry), prev: 0, next: 0)
-        pushFront(s)
+        if asLeastRecent { pushBack(s) } else { pushFront(s) }
         insertIndex(tag: LRUTable.tag(hash), slot: s)
         count += 1
         entryBytes += charge

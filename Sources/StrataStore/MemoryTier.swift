@@ -89,13 +89,14 @@ public final class MemoryTier: Sendable {
 
     enum FillResult { case inserted, present, full }
 
-    /// Inserts `key` only if it is absent and fits without evicting anything (warm start).
+    /// Inserts `key` at the least recently used end, only if it is absent and fits without
+    /// evicting anything (warm start).
     func fill(_ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiry: Int64) -> FillResult {
         shard(hash).state.withLock { state in
             if state.table.contains(key, hash: hash) { return .present }
             let (stored, _) = state.table.set(
                 key, hash: hash, value: value, expiry: expiry, budget: shardBudget, onlyIfAbsent: true,
-                evictIfNeeded: false)
+                evictIfNeeded: false, asLeastRecent: true)
             return stored ? .inserted : .full
         }
     }

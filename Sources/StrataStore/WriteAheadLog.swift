@@ -46,7 +46,6 @@ final class WriteAheadLog: @unchecked Sendable {
     static func frame(_ kind: Kind, key: [UInt8], record: [UInt8]?, into buffer: inout [UInt8]) {
         let payloadLength = 1 + 4 + key.count + 4 + (record?.count ?? 0)
         let start = buffer.count
-        buffer.reserveCapacity(start + 8 + payloadLength)
         appendU32(UInt32(payloadLength), to: &buffer)
         appendU32(0, to: &buffer)  // CRC, filled in below
         buffer.append(kind.rawValue)

@@ -85,7 +85,8 @@ final class Writer: Sendable {
     static let applyInterval: UInt64 = 1_000_000_000
     /// ...and sooner when this many keys or bytes are pending.
     static let applyAtKeys = 200_000
-    static let applyAtBytes = 64 << 20
+    /// 64 MiB, or a tenth of the disk budget if smaller: one apply must fit in LMDB's spare map.
+    let applyAtBytes: Int
 
     let state = Locked(State())
     private let wakeup = DispatchSemaphore(value: 0)
@@ -110,6 +111,7 @@ final class Writer: Sendable {
         self.fsync = configuration.fsync
         self.snapshotInterval = configuration.snapshotInterval
         self.logger = logger
+        self.applyAtBytes = min(64 << 20, max(1 << 20, configuration.diskBudget / 10))
         self.fsyncTimer = Metrics.Timer(label: "strata_fsync_duration", preferredDisplayUnit: .seconds, factory: metrics)
     }
 
@@ -299,7 +301,7 @@ final class Writer: Sendable {
                 let work = !s.pending.isEmpty || s.clearQueued || !s.maintenance.isEmpty
                 let due =
                     s.applyRequested || s.stopping || s.pending.count >= Writer.applyAtKeys
-                    || s.pendingBytes >= Writer.applyAtBytes || (work && now - clocks.lastApply >= Writer.applyInterval)
+                    || s.pendingBytes >= applyAtBytes || (work && now - clocks.lastApply >= Writer.applyInterval)
                 return (due && now >= clocks.retryAfter, s.stopping)
             }
             if due {
@@ -356,6 +358,11 @@ final class Writer: Sendable {
         }
         guard !entries.isEmpty else { return }
         var bytes: [UInt8] = []
+        var estimate = 0
+        for entry in entries {
+            if case .write(let key, .put(let record)) = entry { estimate += 17 + key.count + record.count } else { estimate += 64 }
+        }
+        bytes.reserveCapacity(estimate)
         for entry in entries {
             switch entry {
             case .write(let key, .put(let record)): WriteAheadLog.frame(.put, key: key, record: record, into: &bytes)

@@ -176,12 +176,23 @@ struct Serve: AsyncParsableCommand {
             diskThreads: diskThreads, dataDirectory: dataDir)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: ioThreads)
         let server = Server(store: store, configuration: configuration, metrics: metrics, logger: logger)
+        let resp = RESPService(server: server, group: group, logger: logger)
+        do {
+            // Bind both ports before starting anything, so a port in use is one clear line.
+            try await resp.bind()
+            try probeHTTPPort()
+        } catch {
+            await resp.abandon()
+            store.close()
+            try? await group.shutdownGracefully()
+            throw StartupError(description: describe(error))
+        }
         let services = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: StoreService(store: store, logger: logger)),
                     .init(service: HTTPService(server: server, group: group, logger: logger)),
-                    .init(service: RESPService(server: server, group: group, logger: logger)),
+                    .init(service: resp),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
@@ -197,7 +208,30 @@ struct Serve: AsyncParsableCommand {
     }
 
     private func describe(_ error: any Error) -> String {
-        if let e = error as? IOError { return "cannot listen on \(bind): \(e.description)" }
+        if let e = error as? IOError {
+            return "cannot listen on \(bind):\(port) (client port): \(String(cString: strerror(e.errnoCode)))"
+        }
+        if let e = error as? StartupError { return e.description }
         return "\(error)"
+    }
+
+    /// Fails with a clear message if the HTTP port cannot be bound (Hummingbird binds it later).
+    private func probeHTTPPort() throws {
+        guard httpPort != 0 else { return }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var reuse: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(httpPort).bigEndian)
+        guard inet_pton(AF_INET, bind, &address.sin_addr) == 1 else { return }  // a hostname: let Hummingbird report
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if result != 0 {
+            throw StartupError(description: "cannot listen on \(bind):\(httpPort) (HTTP port): \(String(cString: strerror(errno)))")
+        }
     }
 }

@@ -4,7 +4,6 @@ and keep serving the other clients, whose connections are opened before the abus
 """
 import random
 import socket
-import threading
 import time
 
 import pytest

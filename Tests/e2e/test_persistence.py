@@ -92,13 +92,16 @@ def test_sigterm_exits_zero_promptly_every_time(make_node):
     for attempt in range(6):
         if attempt:
             node.start()
-        node.client().set("k", attempt)
+        client = node.client()
+        client.set("k", attempt)
+        client.close()
         if attempt % 2:
             assert node.http("/health")[0] == 200
         time.sleep(0.6)
         started = time.time()
         code, log = stop_code(node, timeout=10)
-        outcomes.append((code, round(time.time() - started, 2), log.strip().splitlines()[-1]))
+        last_line = (log.strip().splitlines() or [""])[-1]
+        outcomes.append((code, round(time.time() - started, 2), last_line))
     bad = [o for o in outcomes if o[0] != 0]
     assert not bad, f"{len(bad)} of 6 SIGTERM stops did not exit 0 (code, seconds, last log line): {bad}"
 
