@@ -49,8 +49,8 @@ public final class ValueCompressor: Sendable {
     /// Deflate runs at roughly 100 MB/s on data it cannot shrink (random bytes, already-compressed
     /// images, random text), which would make a 4 KiB SET cost ~40 µs of CPU to save little. The
     /// order-0 entropy of a sample (up to 4 KiB, in four stripes for larger values) bounds what
-    /// Huffman coding alone can save; at 6.0 bits per byte or more (25% saved at best) we store the value
-    /// as it is. Structured data (JSON ~5 bits, text ~4.5) still compresses, and LZ
+    /// Huffman coding alone can save; at 5.6 bits per byte or more (30% saved at best) we store the value
+    /// as it is. Structured data (JSON ~5 bits, text ~4.5, hex ~4) still compresses, and LZ
     /// matches only make it smaller.
     public static func worthCompressing(_ value: UnsafeRawBufferPointer) -> Bool {
         guard value.count >= 64 else { return false }
@@ -69,7 +69,7 @@ public final class ValueCompressor: Sendable {
             let p = Double(count) / total
             entropy -= p * log2(p)
         }
-        return entropy < 6.0
+        return entropy < 5.6
     }
 
     /// The zlib stream for `value`, or nil when compressing would not make it smaller.

@@ -14,10 +14,11 @@ import Glibc
 /// After a crash, `replay` re-applies whatever the log holds (re-applying is harmless: every frame
 /// sets a key to a whole record, deletes it, or clears everything).
 ///
-/// Frame: `[u32 payload length][u32 CRC-32 of payload][payload]`, little-endian; payload:
+/// Frame: `[u32 payload length][u32 CRC-32][payload]`, little-endian; payload:
 /// `[u8 kind: 1 put, 2 delete, 3 clear][u32 key length][key][u32 record length][record]`.
-/// Replay stops at the first frame that is short or fails its CRC (a write torn by the crash)
-/// and cuts the file there.
+/// The frame's CRC covers the payload up to the record; the record carries its own CRC (see
+/// `Record`), so no byte is checksummed twice. Replay stops at the first frame that is short or
+/// fails either check (a write torn by the crash) and cuts the file there.
 ///
 /// Used only by the writer thread (and by `open` before that thread starts).
 final class WriteAheadLog: @unchecked Sendable {
@@ -53,7 +54,8 @@ final class WriteAheadLog: @unchecked Sendable {
         buffer.append(contentsOf: key)
         appendU32(UInt32(record?.count ?? 0), to: &buffer)
         if let record { buffer.append(contentsOf: record) }
-        let crc = buffer.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[(start + 8)...])) }
+        let recordStart = buffer.count - (record?.count ?? 0)
+        let crc = buffer.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[(start + 8)..<recordStart])) }
         withUnsafeBytes(of: crc.littleEndian) { bytes in
             for i in 0..<4 { buffer[start + 4 + i] = bytes[i] }
         }
@@ -115,14 +117,21 @@ final class WriteAheadLog: @unchecked Sendable {
             let length = u32(offset)
             guard length >= 9, offset + 8 + length <= read else { break }
             let stored = UInt32(u32(offset + 4))
-            let crc = data.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[(offset + 8)..<(offset + 8 + length)])) }
-            guard crc == stored, let kind = Kind(rawValue: data[offset + 8]) else { break }
+            guard let kind = Kind(rawValue: data[offset + 8]) else { break }
             let keyLength = u32(offset + 9)
             guard 17 + keyLength <= 8 + length else { break }
             let key = Array(data[(offset + 13)..<(offset + 13 + keyLength)])
             let recordLength = u32(offset + 13 + keyLength)
             let recordStart = offset + 17 + keyLength
             guard recordStart + recordLength == offset + 8 + length else { break }
+            let crc = data.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[(offset + 8)..<recordStart])) }
+            guard crc == stored else { break }
+            if recordLength > 0 {
+                let intact = data.withUnsafeBytes { raw in
+                    (try? Record.header(UnsafeRawBufferPointer(rebasing: raw[recordStart..<(recordStart + recordLength)]))) != nil
+                }
+                guard intact else { break }
+            }
             try body(kind, key, Array(data[recordStart..<(recordStart + recordLength)]))
             frames += 1
             offset += 8 + length

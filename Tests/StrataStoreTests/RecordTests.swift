@@ -91,27 +91,42 @@ import Testing
         try withTemporaryDirectory { path in
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             let log = try WriteAheadLog(directory: path)
+            let compressor = ValueCompressor()
+            func record(_ value: [UInt8]) -> [UInt8] {
+                value.withUnsafeBytes {
+                    Record.encode(
+                        value: $0, fullKey: nil, expiry: 0, version: Version(clock: 1, node: 1), stamp: 0,
+                        compressThreshold: 1 << 20, compressor: compressor
+                    ).bytes
+                }
+            }
             var frames: [UInt8] = []
-            WriteAheadLog.frame(.put, key: bytes("a"), record: [1, 2, 3], into: &frames)
+            WriteAheadLog.frame(.put, key: bytes("a"), record: record([1, 2, 3]), into: &frames)
             WriteAheadLog.frame(.delete, key: bytes("b"), record: nil, into: &frames)
             WriteAheadLog.frame(.clear, key: [], record: nil, into: &frames)
-            WriteAheadLog.frame(.put, key: bytes("c"), record: [9], into: &frames)
+            WriteAheadLog.frame(.put, key: bytes("c"), record: record([9]), into: &frames)
             let intact = frames.count
             // A torn last frame: a header promising more than was written.
-            WriteAheadLog.frame(.put, key: bytes("torn"), record: [UInt8](repeating: 7, count: 100), into: &frames)
+            WriteAheadLog.frame(.put, key: bytes("torn"), record: record([UInt8](repeating: 7, count: 100)), into: &frames)
             try log.append(Array(frames.prefix(intact + 20)))
             var seen: [(WriteAheadLog.Kind, [UInt8], [UInt8])] = []
             let count = try log.replay { seen.append(($0, $1, $2)) }
             #expect(count == 4)
             #expect(seen.map(\.0) == [.put, .delete, .clear, .put])
-            #expect(seen[0].1 == bytes("a") && seen[0].2 == [1, 2, 3])
-            #expect(seen[3].1 == bytes("c") && seen[3].2 == [9])
+            #expect(seen[0].1 == bytes("a") && seen[0].2 == record([1, 2, 3]))
+            #expect(seen[3].1 == bytes("c") && seen[3].2 == record([9]))
             let size = try FileManager.default.attributesOfItem(atPath: log.path)[.size] as? Int
             #expect(size == intact)
             // A flipped byte inside a frame stops the replay there.
             try log.reset()
             var damaged = Array(frames.prefix(intact))
-            damaged[12] ^= 0xFF
+            damaged[12] ^= 0xFF  // in the first frame's key length
+            try log.append(damaged)
+            #expect(try log.replay { _, _, _ in } == 0)
+            // ...and so does a flipped byte inside a record (its own CRC).
+            try log.reset()
+            damaged = Array(frames.prefix(intact))
+            damaged[30] ^= 0xFF
             try log.append(damaged)
             #expect(try log.replay { _, _, _ in } == 0)
             log.close()
