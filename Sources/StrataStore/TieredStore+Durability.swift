@@ -29,21 +29,19 @@ extension TieredStore {
 
     /// Applies every queued write to LMDB and syncs it, whatever the fsync mode.
     public func sync() throws {
-        let done = DispatchSemaphore(value: 0)
-        let result = ResultBox()
-        writer.sync { error in
-            result.set(error)
-            done.signal()
-        }
-        done.wait()
-        if let error = result.get() { throw error }
+        try blockUntil { writer.sync($0) }
     }
 
     /// Waits until every write queued so far is applied to LMDB (not necessarily synced).
     func waitCommitted() throws {
+        try blockUntil { writer.whenApplied($0) }
+    }
+
+    /// Starts `request` with a completion and blocks this thread until it is called.
+    private func blockUntil(_ request: (@escaping Writer.Completion) -> Void) throws {
         let done = DispatchSemaphore(value: 0)
         let result = ResultBox()
-        writer.whenApplied { error in
+        request { error in
             result.set(error)
             done.signal()
         }
