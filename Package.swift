@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .library(name: "StrataStore", targets: ["StrataStore"]),
         .library(name: "RESP", targets: ["RESP"]),
+        .library(name: "StrataCluster", targets: ["StrataCluster"]),
         .executable(name: "strata", targets: ["strata"]),
     ],
     dependencies: [
@@ -59,9 +60,20 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         .target(
+            name: "StrataCluster",
+            dependencies: ["StrataStore", "RESP"],
+            swiftSettings: hotPathSettings
+        ),
+        .testTarget(
+            name: "StrataClusterTests",
+            dependencies: ["StrataCluster", "StrataStore"],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "StrataServer",
             dependencies: [
                 "StrataStore",
+                "StrataCluster",
                 "RESP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
