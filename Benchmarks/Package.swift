@@ -12,6 +12,14 @@ let package = Package(
     ],
     targets: [
         .executableTarget(
+            name: "ring-simulation",
+            dependencies: [
+                .product(name: "StrataCluster", package: "strata"),
+                .product(name: "StrataStore", package: "strata"),
+            ],
+            path: "Sources/ring-simulation"
+        ),
+        .executableTarget(
             name: "memory-footprint",
             dependencies: [.product(name: "StrataStore", package: "strata")],
             path: "Sources/memory-footprint"

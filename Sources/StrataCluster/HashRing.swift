@@ -105,11 +105,16 @@ public struct HashRing: Sendable {
     public func owners(keyHash: UInt64, replicas: Int, isLive: (NodeID) -> Bool = { _ in true }) -> [NodeID] {
         guard !tokens.isEmpty, replicas > 0 else { return [] }
         var result: [NodeID] = []
-        var seen = Set<Int32>()
+        result.reserveCapacity(replicas)
+        // Nodes already passed: a short list (replicas plus any dead ones), so a linear search
+        // beats hashing, and it stays on the stack for small counts.
+        var seen: [Int32] = []
+        seen.reserveCapacity(replicas + 2)
         var t = primaryToken(keyHash: keyHash)
         for _ in 0..<tokens.count {
             let index = tokenNodes[t]
-            if seen.insert(index).inserted {
+            if !seen.contains(index) {
+                seen.append(index)
                 let node = nodes[Int(index)]
                 if isLive(node) {
                     result.append(node)
