@@ -58,7 +58,8 @@ final class Writer: Sendable {
     enum Lookup {
         case none
         case put([UInt8])
-        case deleted
+        /// Deleted (with its tombstone record, if one was kept), or cleared by a flush.
+        case deleted([UInt8]?)
     }
 
     /// Clean-up that is not a client's write: applied only if its condition still holds.
@@ -216,8 +217,8 @@ final class Writer: Sendable {
             let queued = s.pending[pendingKey] ?? s.applying[pendingKey]
             switch queued?.operation {
             case .put(let record): return .put(record)
-            case .delete: return .deleted
-            case nil: return s.clearQueued || s.clearApplying ? .deleted : .none
+            case .delete(let tombstone): return .deleted(tombstone)
+            case nil: return s.clearQueued || s.clearApplying ? .deleted(nil) : .none
             }
         }
     }

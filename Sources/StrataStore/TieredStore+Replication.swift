@@ -1,0 +1,86 @@
+/// What replication and repair need from a node's store: records as they are stored (values and
+/// tombstones, with their versions), and applying another replica's record when it is newer.
+///
+/// Every replica keeps the record with the highest `Version` (last writer wins): applying the
+/// same set of records in any order leaves every replica with the same value. A delete is a
+/// tombstone record with its own version, kept for `tombstoneTTL`, so an older write that
+/// arrives late cannot bring the key back.
+extension TieredStore {
+    /// The record stored for `key` (a value or a tombstone), including writes not yet applied to
+    /// LMDB; nil if there is neither.
+    public func exportRecord(_ key: [UInt8]) -> [UInt8]? {
+        key.withUnsafeBytes { k in
+            locks.withLock(StableHash.hash(k)) { currentRecord(k) }
+        }
+    }
+
+    /// The version a record carries; nil if the record is damaged.
+    public static func version(ofRecord record: [UInt8]) -> Version? {
+        record.withUnsafeBytes { try? Record.header($0).version }
+    }
+
+    /// Whether a record is a tombstone (a delete).
+    public static func isTombstone(_ record: [UInt8]) -> Bool {
+        record.withUnsafeBytes { (try? Record.header($0))?.flags.contains(.tombstone) ?? false }
+    }
+
+    /// Stores `record` (from another replica) for `key` if its version is newer than the one held
+    /// here. Returns whether it was applied. Throws for a damaged record or one for another key.
+    @discardableResult
+    public func applyRecord(_ key: [UInt8], record: [UInt8]) throws -> Bool {
+        let header: Record.Header
+        do {
+            header = try record.withUnsafeBytes { try Record.header($0) }
+            if let full = try record.withUnsafeBytes({ try Record.fullKey($0, try Record.header($0, verify: false)).map { [UInt8]($0) } }),
+                full != key
+            {
+                throw StoreError(.wrongValue, "replicated record belongs to another key")
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.wrongValue, "replicated record is damaged: \(error)")
+        }
+        // Later local writes must order after this one, even if this node's clock is behind.
+        clock.observe(header.version)
+        return try key.withUnsafeBytes { k in
+            let hash = StableHash.hash(k)
+            return try locks.withLock(hash) {
+                try checkWritable()
+                if let held = currentRecord(k), let version = TieredStore.version(ofRecord: held), version >= header.version {
+                    return false
+                }
+                let storageKey = disk.storageKey(k)
+                if header.flags.contains(.tombstone) {
+                    memory.remove(k, hash: hash)
+                    writer.enqueue(storageKey, .delete(tombstone: record))
+                    return true
+                }
+                let value = try record.withUnsafeBytes { try Record.value($0, header, compressor: compressor) }
+                let now = currentTimeMilliseconds()
+                if header.expiry == 0 || header.expiry > now {
+                    value.withUnsafeBytes { _ = memory.set(k, hash: hash, value: $0, expiry: header.expiry) }
+                } else {
+                    memory.remove(k, hash: hash)
+                }
+                writer.enqueue(storageKey, .put(record))
+                return true
+            }
+        }
+    }
+
+    /// The newest record of `key`: queued, else on disk (value, else tombstone). Caller holds the
+    /// key's stripe lock.
+    func currentRecord(_ key: UnsafeRawBufferPointer) -> [UInt8]? {
+        let storageKey = disk.storageKey(key)
+        switch writer.lookup(storageKey) {
+        case .put(let record): return record
+        case .deleted(let tombstone): return tombstone
+        case .none:
+            return storageKey.withUnsafeBytes { k in
+                if let record = try? disk.read(k) { return record }
+                return try? disk.read(k, in: disk.tombstones)
+            }
+        }
+    }
+}
