@@ -61,7 +61,14 @@ let package = Package(
         ),
         .target(
             name: "StrataCluster",
-            dependencies: ["StrataStore", "RESP"],
+            dependencies: [
+                "StrataStore",
+                "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: hotPathSettings
         ),
         .testTarget(
@@ -91,6 +98,7 @@ let package = Package(
             dependencies: [
                 "StrataServer",
                 "StrataStore",
+                "StrataCluster",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

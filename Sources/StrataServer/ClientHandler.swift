@@ -216,6 +216,18 @@ final class ClientHandler: ChannelDuplexHandler {
             out.writeRESPError("NOAUTH Authentication required.")
             return
         }
+        // A write that runs here is sent on to the keys' other owners, whoever sent it (a peer
+        // forwards writes to the coordinator, which replicates them).
+        var replicateAfter = server.cluster?.isClustered == true && spec.routes && spec.flags.contains(.write)
+        if server.cluster?.isClustered == true, spec.routes, !session.state.withLock({ $0.isPeer }) {
+            switch server.route(command.arguments, spec: spec, session: session, eventLoop: context.eventLoop) {
+            case .local(let replicate):
+                replicateAfter = replicate
+            case .remote(let future):
+                waitFor(future, metrics: metrics, start: ContinuousClock.now, context: context)
+                return
+            }
+        }
         let fullName = spec.flags.contains(.container) && command.arguments.count > 1
             ? spec.name + "|" + String(buffer: command.arguments[1]).lowercased() : spec.name
         session.state.withLock {
@@ -238,6 +250,29 @@ final class ClientHandler: ChannelDuplexHandler {
         }
         out = invocation.out
         let isWrite = spec.flags.contains(.write)
+        if replicateAfter {
+            // In a cluster the coordinator sends the written keys to their other owners; with a
+            // write quorum above 1 the reply waits for their acknowledgements.
+            let keys = spec.keys(in: command.arguments).map { Array($0.readableBytesView) }
+            let loop = context.eventLoop
+            let server = self.server
+            switch outcome {
+            case .done where !Server.isError(out.getSlice(at: mark, length: out.writerIndex - mark) ?? ByteBuffer()):
+                let replicated = server.replicate(keys, eventLoop: loop)
+                if (server.cluster?.configuration.writeQuorum ?? 1) > 1 {
+                    let reply = out.getSlice(at: mark, length: out.writerIndex - mark)!
+                    out.moveWriterIndex(to: mark)
+                    outcome = .deferred(replicated.map { reply }.recover { Server.errorReply(Server.replyText(for: $0)) })
+                }
+            case .deferred(let future):
+                outcome = .deferred(future.flatMap { reply in
+                    Server.isError(reply) ? loop.makeSucceededFuture(reply)
+                        : server.replicate(keys, eventLoop: loop).map { reply }.recover { Server.errorReply(Server.replyText(for: $0)) }
+                })
+            default:
+                break
+            }
+        }
 
         switch outcome {
         case .done:

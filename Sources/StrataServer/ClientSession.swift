@@ -14,6 +14,8 @@ final class ClientSession: Sendable {
         var libraryVersion = ""
         var lastCommand = "NULL"
         var lastActivity = currentTimeMilliseconds()
+        /// Another node of the cluster (STRATA.PEER): its commands run here, never forwarded.
+        var isPeer = false
     }
 
     let id: UInt64

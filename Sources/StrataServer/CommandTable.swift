@@ -13,6 +13,8 @@ struct CommandFlags: OptionSet, Sendable {
     static let admin = CommandFlags(rawValue: 4)
     /// Has subcommands (CLIENT, CONFIG, COMMAND): shown as `client|list` in CLIENT LIST.
     static let container = CommandFlags(rawValue: 8)
+    /// Takes keys but always runs on the node it was sent to (introspection such as STRATA.TIER).
+    static let local = CommandFlags(rawValue: 16)
 }
 
 /// A command: its name, arity (Redis' convention: n = exactly n arguments including the name,
@@ -38,6 +40,16 @@ struct CommandSpec: Sendable {
         self.lastKey = keys.1
         self.keyStep = keys.2
         self.handler = handler
+    }
+
+    /// Whether a cluster routes this command to its keys' owners.
+    var routes: Bool { firstKey > 0 && !flags.contains(.local) }
+
+    /// The keys among `arguments`, by the spec's key positions.
+    func keys(in arguments: [ByteBuffer]) -> [ByteBuffer] {
+        guard firstKey > 0, arguments.count > firstKey else { return [] }
+        let last = lastKey < 0 ? arguments.count + lastKey : min(lastKey, arguments.count - 1)
+        return stride(from: firstKey, through: last, by: max(1, keyStep)).map { arguments[$0] }
     }
 
     func arityMatches(_ count: Int) -> Bool {
@@ -70,6 +82,6 @@ struct CommandTable: Sendable {
 /// Namespaces the command definitions (one file per family).
 enum Commands {
     static var all: [CommandSpec] {
-        strings + keys + connection + server
+        strings + keys + connection + server + cluster
     }
 }

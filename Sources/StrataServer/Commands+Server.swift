@@ -91,7 +91,7 @@ extension Commands {
             return .done
         },
 
-        CommandSpec("strata.tier", arity: 2, keys: (1, 1, 1)) { inv in
+        CommandSpec("strata.tier", arity: 2, flags: .local, keys: (1, 1, 1)) { inv in
             let (key, store) = (inv.bytes(1), inv.store)
             return inv.offload { out, version in
                 let info = store.tier(of: key)

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Prometheus
+import StrataCluster
 import StrataStore
 import Synchronization
 
@@ -15,6 +16,8 @@ public final class Server: Sendable {
     let diskPool: NIOThreadPool
     let commands: CommandTable
     let cursors = ScanCursors()
+    /// The cluster this node is part of; nil or without peers: every key is local.
+    public let cluster: Cluster?
     let startedAt = currentTimeMilliseconds()
 
     let clients = LockedState<[UInt64: ClientSession]>([:])
@@ -28,7 +31,11 @@ public final class Server: Sendable {
     let boundPort = Atomic<Int>(0)
     let boundHTTPPort = Atomic<Int>(0)
 
-    public init(store: TieredStore, configuration: ServerConfiguration, metrics: ServerMetrics, logger: Logger) {
+    public init(
+        store: TieredStore, configuration: ServerConfiguration, metrics: ServerMetrics, logger: Logger,
+        cluster: Cluster? = nil
+    ) {
+        self.cluster = cluster
         self.store = store
         self.configuration = configuration
         self.metrics = metrics

@@ -39,6 +39,9 @@ public final class ServerMetrics: Sendable {
     let bytesOut: Prometheus.Counter
     let protocolErrors: Prometheus.Counter
     let fsyncDuration: DurationHistogram
+    let forwarded: Prometheus.Counter
+    let replicated: Prometheus.Counter
+    let replicationFailures: Prometheus.Counter
     private let unknownCommand: CommandMetrics
     private let storeMetrics: StoreMetrics
 
@@ -56,6 +59,11 @@ public final class ServerMetrics: Sendable {
         fsyncDuration = registry.makeDurationHistogram(
             descriptor: descriptor("strata_fsync_duration_seconds", "Time to sync the disk tier to stable storage."),
             buckets: latencyBuckets)
+        forwarded = registry.makeCounter(
+            descriptor: descriptor("strata_forwarded_requests_total", "Commands sent on to another node that owns their keys."))
+        let replication = descriptor("strata_replication_writes_total", "Records sent to other owners, by result.")
+        replicated = registry.makeCounter(descriptor: replication, labels: [("result", "ok")])
+        replicationFailures = registry.makeCounter(descriptor: replication, labels: [("result", "failed")])
         storeMetrics = StoreMetrics(registry: registry)
         unknownCommand = ServerMetrics.makeCommandMetrics(registry, "unknown")
     }
@@ -87,6 +95,12 @@ public final class ServerMetrics: Sendable {
         storeMetrics.refresh(store.statistics)
         if let server {
             connectedClients.set(Double(server.connectedClients))
+            if let cluster = server.cluster {
+                let up = descriptor("strata_peer_up", "1 if this node can reach the peer, else 0.")
+                for (peer, state) in cluster.peerStates {
+                    registry.makeGauge(descriptor: up, labels: [("peer", peer.name)]).set(to: state.up ? 1.0 : 0.0)
+                }
+            }
         }
         return registry.emitToBuffer()
     }

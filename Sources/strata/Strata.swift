@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import StrataCluster
 import StrataServer
 import StrataStore
 
@@ -55,6 +56,7 @@ enum EnvironmentDefaults {
     static let options = [
         "data-dir", "bind", "port", "http-port", "memory", "disk", "compress-threshold", "fsync", "requirepass",
         "max-value-size", "max-clients", "log-level", "snapshot-interval", "io-threads", "disk-threads",
+        "node-id", "peers", "replicas", "write-quorum", "vnodes",
     ]
 
     static func apply(to arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
@@ -124,6 +126,21 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("disk-threads"), help: "Threads for commands that may read the disk tier.")
     var diskThreads = 4
 
+    @Option(name: .customLong("node-id"), help: "This node's name in the cluster (required with --peers).")
+    var nodeID: String?
+
+    @Option(help: "The other nodes: id=host:port,id=host:port (their client ports). None: a single node.")
+    var peers: String?
+
+    @Option(help: "Owners (copies) of every key in a cluster.")
+    var replicas = 2
+
+    @Option(name: .customLong("write-quorum"), help: "Nodes that must have a write before it is acknowledged.")
+    var writeQuorum = 1
+
+    @Option(help: "Virtual nodes per node on the hash ring.")
+    var vnodes = 128
+
     func size(_ text: String, _ flag: String) throws -> Int {
         guard let bytes = parseByteSize(text) else {
             throw ValidationError("--\(flag): '\(text)' is not a size (use bytes, or a number with KiB, MiB, GiB or TiB)")
@@ -144,6 +161,18 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
         }
         guard snapshotInterval >= 0 else { throw ValidationError("--snapshot-interval must not be negative") }
+        if let peers {
+            guard let parsed = ClusterConfiguration.parsePeers(peers) else {
+                throw ValidationError("--peers: '\(peers)' is not a list of id=host:port")
+            }
+            guard nodeID != nil else { throw ValidationError("--node-id is required with --peers") }
+            guard (1...(parsed.count + 1)).contains(replicas) else {
+                throw ValidationError("--replicas must be between 1 and the number of nodes (\(parsed.count + 1))")
+            }
+        }
+        guard replicas >= 1 else { throw ValidationError("--replicas must be at least 1") }
+        guard (1...replicas).contains(writeQuorum) else { throw ValidationError("--write-quorum must be between 1 and --replicas") }
+        guard vnodes >= 1 && vnodes <= 4096 else { throw ValidationError("--vnodes must be between 1 and 4096") }
     }
 
     func run() async throws {
@@ -175,7 +204,15 @@ struct Serve: AsyncParsableCommand {
             maxValueSize: try size(maxValueSize, "max-value-size"), maxClients: maxClients, ioThreads: ioThreads,
             diskThreads: diskThreads, dataDirectory: dataDir)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: ioThreads)
-        let server = Server(store: store, configuration: configuration, metrics: metrics, logger: logger)
+        var cluster: Cluster? = nil
+        if let peers, let parsed = ClusterConfiguration.parsePeers(peers), let nodeID {
+            cluster = Cluster(
+                configuration: ClusterConfiguration(
+                    nodeID: NodeID(nodeID), peers: parsed, replicas: replicas, writeQuorum: writeQuorum,
+                    virtualNodes: vnodes, password: requirepass),
+                group: group, logger: Logger(label: "strata.cluster"))
+        }
+        let server = Server(store: store, configuration: configuration, metrics: metrics, logger: logger, cluster: cluster)
         let resp = RESPService(server: server, group: group, logger: logger)
         do {
             // Bind both ports before starting anything, so a port in use is one clear line.
@@ -196,6 +233,8 @@ struct Serve: AsyncParsableCommand {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+        cluster?.start()
+        defer { cluster?.stop() }
         do {
             try await services.run()
         } catch {
