@@ -5,8 +5,8 @@ import StrataStore
 
 /// Routing and replication: how a node in a cluster runs a command on the keys' owners.
 ///
-/// - A read runs here if this node owns the key; otherwise it goes to the key's first live
-///   owner, then the next if that one cannot be reached.
+/// - A read runs on the key's first live owner (here if that is this node), then the next owner
+///   if that one cannot be reached.
 /// - A write runs on the key's coordinator (its first live owner), which applies it, then sends
 ///   the resulting record to the other live owners (STRATA.REPLICATE, last writer wins) and
 ///   replies once `--write-quorum` nodes have it.
@@ -29,7 +29,10 @@ extension Server {
         let isWrite = spec.flags.contains(.write)
         let me = cluster.nodeID
         let ownerLists = keys.map { cluster.owners(of: $0) }
-        let allHere = ownerLists.allSatisfy { owners in isWrite ? owners.first == me : owners.contains(me) }
+        // Reads go to the coordinator too (the first live owner): it applied every acknowledged
+        // write, so a client reads its own writes through any node; replicas answer only when
+        // the coordinator cannot be reached.
+        let allHere = ownerLists.allSatisfy { owners in owners.first == me }
         if allHere { return .local(replicate: isWrite) }
         if keys.count == 1 || Set(ownerLists.map { $0.first }).count == 1 {
             guard let owners = ownerLists.first, !owners.isEmpty else {

@@ -39,7 +39,9 @@ class Node:
 
     ADDRESS = re.compile(r"address=(?:http://)?127\.0\.0\.1:(\d+)")
 
-    def __init__(self, data_dir, *extra, env=None):
+    def __init__(self, data_dir, *extra, env=None, port=0, http_port=0):
+        self.fixed_port = port
+        self.fixed_http_port = http_port
         self.data_dir = str(data_dir)
         self.extra = list(extra)
         self.env = env
@@ -50,7 +52,8 @@ class Node:
 
     def start(self, timeout=30):
         args = [strata_binary(), "serve", "--data-dir", self.data_dir, "--bind", "127.0.0.1",
-                "--port", "0", "--http-port", "0", "--log-level", "info"] + self.extra
+                "--port", str(self.fixed_port), "--http-port", str(self.fixed_http_port),
+                "--log-level", "info"] + self.extra
         env = dict(os.environ)
         if self.env:
             env.update(self.env)
@@ -141,8 +144,8 @@ def make_node(tmp_path):
     """Factory: make_node(*flags, name='node') starts a node; all are stopped at teardown."""
     nodes = []
 
-    def factory(*extra, name="node", env=None):
-        node = Node(tmp_path / name, *extra, env=env)
+    def factory(*extra, name="node", env=None, port=0, http_port=0):
+        node = Node(tmp_path / name, *extra, env=env, port=port, http_port=http_port)
         node.start()
         nodes.append(node)
         return node
