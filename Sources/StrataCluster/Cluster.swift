@@ -88,8 +88,11 @@ public final class Cluster: Sendable {
     public let configuration: ClusterConfiguration
     public let ring: HashRing
     public let clients: [NodeID: PeerClient]
+    /// Connections that speak RESP3, for relaying replies to RESP3 clients unchanged.
+    public let clients3: [NodeID: PeerClient]
     private let states: NIOLockedValueBox<[NodeID: PeerState]>
     private let heartbeat = NIOLockedValueBox<RepeatedTask?>(nil)
+    private let upHandlers = NIOLockedValueBox<[@Sendable (NodeID) -> Void]>([])
     private let group: any EventLoopGroup
     private let logger: Logger
 
@@ -103,15 +106,20 @@ public final class Cluster: Sendable {
         if let password = configuration.password { handshake.append(["AUTH", password]) }
         handshake.append(["STRATA.PEER", configuration.nodeID.name])
         var clients: [NodeID: PeerClient] = [:]
+        var clients3: [NodeID: PeerClient] = [:]
         var states: [NodeID: PeerState] = [:]
         for peer in configuration.peers {
             clients[peer.id] = PeerClient(
                 node: peer.id, host: peer.host, port: peer.port, group: group, handshake: handshake,
                 timeout: configuration.requestTimeout)
+            clients3[peer.id] = PeerClient(
+                node: peer.id, host: peer.host, port: peer.port, group: group, handshake: handshake + [["HELLO", "3"]],
+                timeout: configuration.requestTimeout)
             // Optimistic: a peer is up until it fails to answer.
             states[peer.id] = PeerState(up: true, lastSeen: .now())
         }
         self.clients = clients
+        self.clients3 = clients3
         self.states = NIOLockedValueBox(states)
     }
 
@@ -152,6 +160,7 @@ public final class Cluster: Sendable {
     public func stop() {
         heartbeat.withLockedValue { $0?.cancel() }
         for client in clients.values { client.close() }
+        for client in clients3.values { client.close() }
     }
 
     private func beat() {
@@ -172,7 +181,15 @@ public final class Cluster: Sendable {
             states[id] = PeerState(up: true, lastSeen: .now())
             return !was
         }
-        if changed { logger.notice("peer is up", metadata: ["peer": "\(id)"]) }
+        if changed {
+            logger.notice("peer is up", metadata: ["peer": "\(id)"])
+            for handler in upHandlers.withLockedValue({ $0 }) { handler(id) }
+        }
+    }
+
+    /// Calls `handler` whenever a peer that was down answers again.
+    public func onPeerUp(_ handler: @escaping @Sendable (NodeID) -> Void) {
+        upHandlers.withLockedValue { $0.append(handler) }
     }
 
     /// A request to `id` failed: down once it has been silent for the failure timeout.
@@ -190,9 +207,10 @@ public final class Cluster: Sendable {
         if changed { logger.warning("peer is down", metadata: ["peer": "\(id)"]) }
     }
 
-    /// Sends a command to `node`, marking it down if it cannot be reached.
-    public func send(_ arguments: [ByteBuffer], to node: NodeID) -> EventLoopFuture<RESPReply> {
-        guard let client = clients[node] else {
+    /// Sends a command to `node` (over a RESP3 connection if `resp3`, so that its reply can go to
+    /// a RESP3 client unchanged), marking the node down if it cannot be reached.
+    public func send(_ arguments: [ByteBuffer], to node: NodeID, resp3: Bool = false) -> EventLoopFuture<RESPReply> {
+        guard let client = resp3 ? clients3[node] : clients[node] else {
             return group.next().makeFailedFuture(PeerError.refused("unknown peer \(node)"))
         }
         let future = client.send(arguments)

@@ -26,6 +26,28 @@ extension Commands {
             }
         },
 
+        // STRATA.SYNC node cursor count: a batch of the records `node` owns, for repair.
+        CommandSpec("strata.sync", arity: 4, flags: .admin) { inv in
+            guard inv.session.state.withLock({ $0.isPeer }), let cluster = inv.server.cluster else {
+                throw CommandError("ERR STRATA.SYNC is for cluster peers")
+            }
+            guard let cursor = TieredStore.RecordCursor(bytes: inv.bytes(2)) else { throw CommandError("ERR invalid cursor") }
+            let node = NodeID(inv.string(1))
+            let count = try inv.integer(3)
+            let store = inv.store
+            return inv.offload { out, _ in
+                let (records, next) = try store.scanRecords(from: cursor, limit: min(max(count, 1), 10_000))
+                let owned = records.filter { cluster.allOwners(of: $0.key).contains(node) }
+                out.writeRESPArrayHeader(2)
+                out.writeRESPBulk(next?.bytes ?? [])
+                out.writeRESPArrayHeader(owned.count * 2)
+                for pair in owned {
+                    out.writeRESPBulk(pair.key)
+                    out.writeRESPBulk(pair.record)
+                }
+            }
+        },
+
         // STRATA.CLUSTER [NODES | OWNERS key]: members and their state, and a key's owners.
         CommandSpec("strata.cluster", arity: -1, flags: .admin) { inv in
             let sub = inv.arguments.count > 1 ? inv.upper(1) : "NODES"

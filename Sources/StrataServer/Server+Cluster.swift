@@ -54,7 +54,8 @@ extension Server {
             return runLocally(arguments, session: session, eventLoop: eventLoop)
         }
         metrics.forwarded.increment()
-        return cluster.send(arguments, to: first).hop(to: eventLoop).map { $0.raw }.flatMapError { _ in
+        return cluster.send(arguments, to: first, resp3: session.protocolVersion == .v3).hop(to: eventLoop).map { $0.raw }
+            .flatMapError { _ in
             self.forward(arguments, to: Array(candidates.dropFirst()), session: session, eventLoop: eventLoop)
         }
     }
@@ -146,7 +147,9 @@ extension Server {
         let store = self.store
         let metrics = self.metrics
         let perKey: [EventLoopFuture<Void>] = keys.map { key in
-            let targets = cluster.allOwners(of: key).filter { $0 != cluster.nodeID && cluster.isLive($0) }
+            let others = cluster.allOwners(of: key).filter { $0 != cluster.nodeID }
+            let targets = others.filter { cluster.isLive($0) }
+            for down in others where !cluster.isLive(down) { hint(key, for: down) }
             guard !targets.isEmpty else {
                 return quorum <= 1 ? eventLoop.makeSucceededVoidFuture()
                     : eventLoop.makeFailedFuture(CommandError("ERR write quorum of \(quorum) not reached (1 node has the write)"))
@@ -159,7 +162,12 @@ extension Server {
                         [ByteBuffer(string: "STRATA.REPLICATE"), ByteBuffer(bytes: key), ByteBuffer(bytes: record)], to: target
                     ).hop(to: eventLoop).map { reply in reply.kind == .integer }.recover { _ in false }
                 }.map { ok in
-                    if ok { metrics.replicated.increment() } else { metrics.replicationFailures.increment() }
+                    if ok {
+                        metrics.replicated.increment()
+                    } else {
+                        metrics.replicationFailures.increment()
+                        self.hint(key, for: target)  // handed off when the target answers again
+                    }
                     return ok
                 }
             }

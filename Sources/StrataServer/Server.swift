@@ -16,6 +16,8 @@ public final class Server: Sendable {
     let diskPool: NIOThreadPool
     let commands: CommandTable
     let cursors = ScanCursors()
+    /// Keys whose writes an owner missed while down, by owner (hinted handoff).
+    let hints = LockedState<[String: Set<[UInt8]>]>([:])
     /// The cluster this node is part of; nil or without peers: every key is local.
     public let cluster: Cluster?
     let startedAt = currentTimeMilliseconds()

@@ -42,6 +42,9 @@ public final class ServerMetrics: Sendable {
     let forwarded: Prometheus.Counter
     let replicated: Prometheus.Counter
     let replicationFailures: Prometheus.Counter
+    let repaired: Prometheus.Counter
+    let handedOff: Prometheus.Counter
+    let hintsPending: Prometheus.Gauge
     private let unknownCommand: CommandMetrics
     private let storeMetrics: StoreMetrics
 
@@ -64,6 +67,12 @@ public final class ServerMetrics: Sendable {
         let replication = descriptor("strata_replication_writes_total", "Records sent to other owners, by result.")
         replicated = registry.makeCounter(descriptor: replication, labels: [("result", "ok")])
         replicationFailures = registry.makeCounter(descriptor: replication, labels: [("result", "failed")])
+        repaired = registry.makeCounter(
+            descriptor: descriptor("strata_repair_records_total", "Newer records taken from peers by repair."))
+        handedOff = registry.makeCounter(
+            descriptor: descriptor("strata_hints_replayed_total", "Missed writes handed to an owner that came back."))
+        hintsPending = registry.makeGauge(
+            descriptor: descriptor("strata_hints_pending", "Keys whose writes a down owner missed, waiting to be handed off."))
         storeMetrics = StoreMetrics(registry: registry)
         unknownCommand = ServerMetrics.makeCommandMetrics(registry, "unknown")
     }
@@ -95,6 +104,7 @@ public final class ServerMetrics: Sendable {
         storeMetrics.refresh(store.statistics)
         if let server {
             connectedClients.set(Double(server.connectedClients))
+            hintsPending.set(Double(server.pendingHints))
             if let cluster = server.cluster {
                 let up = descriptor("strata_peer_up", "1 if this node can reach the peer, else 0.")
                 for (peer, state) in cluster.peerStates {

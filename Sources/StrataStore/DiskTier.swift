@@ -177,6 +177,31 @@ final class DiskTier: Sendable {
         return (keys, reachedEnd ? nil : last)
     }
 
+    /// Up to `limit` (user key, record) pairs of `dbi` after storage key `cursor`, and the storage
+    /// key to continue after (nil at the end).
+    func scanRecords(_ dbi: MDB_dbi, after cursor: [UInt8]?, limit: Int) throws -> (records: [([UInt8], [UInt8])], next: [UInt8]?) {
+        let txn = try env.beginRead()
+        var records: [([UInt8], [UInt8])] = []
+        var last: [UInt8]? = nil
+        var reachedEnd = true
+        let start = cursor ?? []
+        try start.withUnsafeBytes { startBytes in
+            try txn.forEach(dbi, from: cursor == nil ? nil : startBytes) { key, record in
+                if let cursor, key.elementsEqual(cursor) { return true }
+                if records.count >= limit {
+                    reachedEnd = false
+                    return false
+                }
+                last = [UInt8](key)
+                if let user = userKey(storageKey: key, record: record) {
+                    records.append((user, [UInt8](record)))
+                }
+                return true
+            }
+        }
+        return (records, reachedEnd ? nil : last)
+    }
+
     /// The keys of the last snapshot, hottest first.
     func readSnapshot() throws -> [[UInt8]] {
         let txn = try env.beginRead()

@@ -14,6 +14,37 @@ extension TieredStore {
         }
     }
 
+    /// Where a record scan continues: which database, and the storage key it stopped after.
+    public struct RecordCursor: Sendable, Equatable {
+        var tombstones: Bool
+        var after: [UInt8]?
+
+        public static let start = RecordCursor(tombstones: false, after: nil)
+
+        /// The cursor as bytes (for a peer to send back), and from them.
+        public var bytes: [UInt8] { [tombstones ? 1 : 0] + (after ?? []) }
+        public init?(bytes: [UInt8]) {
+            guard let first = bytes.first, first <= 1 else { return nil }
+            tombstones = first == 1
+            after = bytes.count > 1 ? Array(bytes.dropFirst()) : nil
+        }
+        init(tombstones: Bool, after: [UInt8]?) {
+            self.tombstones = tombstones
+            self.after = after
+        }
+    }
+
+    /// Every stored record (values, then tombstones), `limit` at a time, for repairing another
+    /// replica: the records after `cursor` and where to continue (nil when done).
+    public func scanRecords(from cursor: RecordCursor, limit: Int) throws -> (records: [(key: [UInt8], record: [UInt8])], next: RecordCursor?) {
+        try waitCommitted()
+        let dbi = cursor.tombstones ? disk.tombstones : disk.data
+        let (records, next) = try disk.scanRecords(dbi, after: cursor.after, limit: max(1, limit))
+        let pairs = records.map { (key: $0.0, record: $0.1) }
+        if let next { return (pairs, RecordCursor(tombstones: cursor.tombstones, after: next)) }
+        return (pairs, cursor.tombstones ? nil : RecordCursor(tombstones: true, after: nil))
+    }
+
     /// The version a record carries; nil if the record is damaged.
     public static func version(ofRecord record: [UInt8]) -> Version? {
         record.withUnsafeBytes { try? Record.header($0).version }
@@ -65,6 +96,19 @@ extension TieredStore {
                 }
                 writer.enqueue(storageKey, .put(record))
                 return true
+            }
+        }
+    }
+
+    /// Drops this node's copy of `key` without a tombstone: for a node that held the key only
+    /// while its owners were down, once they have it.
+    public func discard(_ key: [UInt8]) throws {
+        try key.withUnsafeBytes { k in
+            let hash = StableHash.hash(k)
+            try locks.withLock(hash) {
+                try checkWritable()
+                memory.remove(k, hash: hash)
+                writer.enqueue(disk.storageKey(k), .delete(tombstone: nil))
             }
         }
     }

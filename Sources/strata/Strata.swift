@@ -234,6 +234,7 @@ struct Serve: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         cluster?.start()
+        server.startClusterRepair(group: group)
         defer { cluster?.stop() }
         do {
             try await services.run()

@@ -24,6 +24,11 @@ def cluster(make_node):
     for name, port in ports.items():
         nodes[name] = make_node("--node-id", name, "--peers", peers, "--replicas", str(REPLICAS),
                                 "--memory", "32MiB", "--disk", "128MiB", name=name, port=port)
+    # Nodes started earlier saw the later ones refuse connections: wait until all agree.
+    for name, node in nodes.items():
+        for other in nodes:
+            if other != name:
+                assert wait_for_state(node, other, "up")
     return nodes
 
 
@@ -184,3 +189,83 @@ def test_cluster_flags_are_validated(tmp_path):
         assert result.returncode != 0, extra
         assert result.stderr.strip().startswith("strata:"), result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def tier_info(client, key):
+    reply = client.execute_command("STRATA.TIER", key)
+    fields = reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2]))
+    return fields[b"tier"].decode(), int(fields[b"value_bytes"])
+
+
+def test_a_restarted_node_catches_up_by_handoff_and_repair(cluster):
+    keys = [f"item:{i}" for i in range(600)]
+    c1 = cluster["n1"].client()
+    pipe = c1.pipeline(transaction=False)
+    for key in keys:
+        pipe.set(key, "old")
+    pipe.execute()
+    time.sleep(0.5)
+
+    n3 = cluster["n3"]
+    n3.kill()
+    assert wait_for_state(cluster["n1"], "n3", "down")
+    # While n3 is down: overwrite half the keys, delete some, add new ones.
+    pipe = c1.pipeline(transaction=False)
+    for key in keys[:300]:
+        pipe.set(key, "new-value")
+    for key in keys[300:350]:
+        pipe.delete(key)
+    new_keys = [f"fresh:{i}" for i in range(200)]
+    for key in new_keys:
+        pipe.set(key, "fresh-value")
+    pipe.execute()
+
+    n3.start()
+    assert wait_for_state(cluster["n1"], "n3", "up")
+    expected = {k: len("new-value") for k in keys[:300]}
+    expected.update({k: len("old") for k in keys[350:]})
+    expected.update({k: len("fresh-value") for k in new_keys})
+    deleted = keys[300:350]
+    clients = {name: node.client() for name, node in cluster.items()}
+
+    def consistent():
+        for key, length in expected.items():
+            owners_of_key = set(owners(cluster["n1"], key))
+            for name, client in clients.items():
+                where, size = tier_info(client, key)
+                if (name in owners_of_key) != (where != "none"):
+                    return f"{key} on {name}: {where}"
+                if where != "none" and size != length:
+                    return f"{key} on {name}: {size} bytes, expected {length}"
+        for key in deleted:
+            for name, client in clients.items():
+                if tier_info(client, key)[0] != "none":
+                    return f"deleted {key} still on {name}"
+        return None
+
+    deadline = time.time() + 30
+    problem = consistent()
+    while problem and time.time() < deadline:
+        time.sleep(0.5)
+        problem = consistent()
+    assert problem is None, problem
+    # And the restarted node serves the latest values itself.
+    c3 = n3.client(socket_timeout=20)
+    assert c3.get(keys[0]) == b"new-value"
+    assert c3.get(keys[310]) is None
+    assert c3.get(new_keys[5]) == b"fresh-value"
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_forwarded_replies_speak_the_clients_protocol(cluster, protocol):
+    """A reply relayed from another node must be in the client's RESP version (a RESP3 client
+    waits forever on a RESP2-only shape it does not expect)."""
+    writer = cluster["n1"].client()
+    for i in range(60):
+        writer.set(f"p:{i}", f"v{i}")
+    for name, node in cluster.items():
+        client = node.client(protocol=protocol, socket_timeout=5)
+        for i in range(60):
+            assert client.get(f"p:{i}") == f"v{i}".encode()
+            assert client.get(f"p:missing:{i}") is None
+        assert client.mget([f"p:{i}" for i in range(10)] + ["p:none"])[-1] is None
