@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds Strata (release) and runs a local node with its data directory under ./data/.
-# Installs what it needs on a fresh Debian machine (run as root). Ctrl-C stops it gracefully:
-# it finishes in-flight commands, flushes the disk tier and snapshots its hot keys.
+# Builds Strata (release) and runs a local cluster: three nodes, every key on two of them, data
+# directories under ./data/. Installs what it needs on a fresh Debian machine (run as root).
+# Ctrl-C stops every node gracefully (each finishes in-flight commands, flushes its disk tier and
+# snapshots its hot keys). STRATA_NODES=1 runs a single node instead.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure-deps.sh
@@ -9,19 +10,37 @@ source scripts/ensure-deps.sh
 swift build -c release --product strata
 BIN="$(swift build -c release --show-bin-path)/strata"
 
-PORT="${STRATA_PORT:-7379}"
-HTTP_PORT="${STRATA_HTTP_PORT:-9379}"
-DATA="${STRATA_DATA_DIR:-$PWD/data/node1}"
-mkdir -p "$(dirname "$DATA")"
+NODES="${STRATA_NODES:-3}"
+BASE_PORT="${STRATA_PORT:-7379}"
+BASE_HTTP="${STRATA_HTTP_PORT:-9379}"
+mkdir -p data
 
-cat <<INFO
-Strata node starting
-  data directory: $DATA
-  clients:        redis-cli -p $PORT        (any Redis client, RESP2 or RESP3)
-  metrics:        curl http://127.0.0.1:$HTTP_PORT/metrics
-  readiness:      curl http://127.0.0.1:$HTTP_PORT/ready
-Stop with Ctrl-C (or SIGTERM); start again and it comes back warm.
-INFO
+peers=""
+for i in $(seq 1 "$NODES"); do
+    peers+="${peers:+,}n$i=127.0.0.1:$((BASE_PORT + i - 1))"
+done
 
-exec "$BIN" serve --data-dir "$DATA" --port "$PORT" --http-port "$HTTP_PORT" \
-    --memory "${STRATA_MEMORY:-256MiB}" --disk "${STRATA_DISK:-4GiB}" "$@"
+pids=()
+stop() {
+    echo "stopping..."
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+}
+trap stop INT TERM
+
+echo "Strata: $NODES node(s); data and logs in $PWD/data/"
+for i in $(seq 1 "$NODES"); do
+    port=$((BASE_PORT + i - 1))
+    http=$((BASE_HTTP + i - 1))
+    cluster=()
+    if [ "$NODES" -gt 1 ]; then
+        cluster=(--node-id "n$i" --peers "$peers" --replicas "${STRATA_REPLICAS:-2}")
+    fi
+    "$BIN" serve --data-dir "data/n$i" --port "$port" --http-port "$http" \
+        --memory "${STRATA_MEMORY:-256MiB}" --disk "${STRATA_DISK:-4GiB}" "${cluster[@]}" "$@" \
+        > "data/n$i.log" 2>&1 &
+    pids+=($!)
+    echo "  n$i  redis-cli -p $port      metrics: curl http://127.0.0.1:$http/metrics   log: data/n$i.log"
+done
+echo "Any node answers for any key. Stop with Ctrl-C; start again and every node comes back warm."
+wait "${pids[@]}"
