@@ -280,14 +280,15 @@ final class ClientHandler: ChannelDuplexHandler {
                 // Under --fsync always, a write's reply waits until its commit is synced.
                 let reply = out.getSlice(at: mark, length: out.writerIndex - mark)!
                 out.moveWriterIndex(to: mark)
-                waitFor(durable(reply, on: context.eventLoop), metrics: metrics, start: start, context: context)
+                waitFor(ClientHandler.durable(reply, store: server.store, on: context.eventLoop), metrics: metrics, start: start, context: context)
             } else {
                 finish(metrics: metrics, start: start, replyAt: mark)
             }
         case .deferred(let future):
+            let loop = context.eventLoop
+            let store = server.store
             let result = isWrite && alwaysSync ? future.flatMap { reply in
-                reply.getInteger(at: reply.readerIndex, as: UInt8.self) == UInt8(ascii: "-")
-                    ? context.eventLoop.makeSucceededFuture(reply) : self.durable(reply, on: context.eventLoop)
+                Server.isError(reply) ? loop.makeSucceededFuture(reply) : ClientHandler.durable(reply, store: store, on: loop)
             } : future
             waitFor(result, metrics: metrics, start: start, context: context)
         }
@@ -298,9 +299,8 @@ final class ClientHandler: ChannelDuplexHandler {
     }
 
     /// A future of `reply` that completes once every write so far is synced.
-    private func durable(_ reply: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
+    private static func durable(_ reply: ByteBuffer, store: TieredStore, on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
         let promise = eventLoop.makePromise(of: ByteBuffer.self)
-        let store = server.store
         store.whenDurable(store.writeTicket) { error in
             if let error {
                 var failure = ByteBufferAllocator().buffer(capacity: 64)
