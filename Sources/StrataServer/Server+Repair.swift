@@ -9,8 +9,8 @@ import StrataStore
 ///   that coordinated it; when that owner answers again, the keys' current records are sent to it.
 /// - Repair: a node that starts pulls, from every peer, the records of every key it owns
 ///   (`STRATA.SYNC`, a scan of the peer's store) and keeps whichever version is newest; and every
-///   `repairInterval` it does the same with each peer in turn, which catches what hints missed
-///   (hints are in memory: a coordinator that restarts forgets its hints).
+///   `repairInterval` it does the same with each peer in turn, which catches anything else.
+/// Hints are kept in memory and in `HintFile`s, so a coordinator that restarts still hands off.
 /// A full scan per repair is simple and correct; range digests, so that only differing ranges
 ///   travel, are the next step.
 extension Server {
@@ -19,9 +19,11 @@ extension Server {
 
     /// Remembers that `node` missed the write of `key`.
     func hint(_ key: [UInt8], for node: NodeID) {
+        let file = hintFile
         hints.withLock { hints in
             var keys = hints[node.name] ?? []
-            if keys.count < 1_000_000 { keys.insert(key) }  // beyond that, repair catches up
+            // Beyond a million keys per peer, repair catches up instead.
+            if keys.count < 1_000_000 && keys.insert(key).inserted { file.append(key, for: node.name) }
             hints[node.name] = keys
         }
     }
@@ -31,6 +33,13 @@ extension Server {
     /// Starts handoff on peer recovery, the repair at start, and the periodic repair.
     public func startClusterRepair(group: any EventLoopGroup) {
         guard let cluster, cluster.isClustered else { return }
+        let saved = hintFile.load()
+        hints.withLock { hints in
+            for (peer, keys) in saved { hints[peer, default: []].formUnion(keys) }
+        }
+        if !saved.isEmpty {
+            logger.info("loaded hints from disk", metadata: ["keys": "\(saved.values.reduce(0) { $0 + $1.count })"])
+        }
         cluster.onPeerUp { [weak self] peer in
             guard let self else { return }
             _ = self.handOff(to: peer, eventLoop: group.next())
@@ -97,6 +106,7 @@ extension Server {
         guard let cluster else { return eventLoop.makeSucceededVoidFuture() }
         let keys = hints.withLock { $0.removeValue(forKey: peer.name) ?? [] }
         guard !keys.isEmpty else { return eventLoop.makeSucceededVoidFuture() }
+        let file = hintFile
         logger.info("handing off missed writes", metadata: ["peer": "\(peer)", "keys": "\(keys.count)"])
         let store = self.store
         let sends = keys.map { key -> EventLoopFuture<Void> in
@@ -117,7 +127,10 @@ extension Server {
                 }.recover { _ in self.hint(key, for: peer) }
             }
         }
-        return EventLoopFuture.andAllComplete(sends, on: eventLoop)
+        return EventLoopFuture.andAllComplete(sends, on: eventLoop).always { _ in
+            // What failed was hinted again (in memory); the file now holds exactly that.
+            self.hints.withLock { hints in file.rewrite(hints[peer.name] ?? [], for: peer.name) }
+        }
     }
 }
 

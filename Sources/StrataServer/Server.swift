@@ -18,6 +18,7 @@ public final class Server: Sendable {
     let cursors = ScanCursors()
     /// Keys whose writes an owner missed while down, by owner (hinted handoff).
     let hints = LockedState<[String: Set<[UInt8]>]>([:])
+    let hintFile: HintFile
     /// The cluster this node is part of; nil or without peers: every key is local.
     public let cluster: Cluster?
     let startedAt = currentTimeMilliseconds()
@@ -38,6 +39,7 @@ public final class Server: Sendable {
         cluster: Cluster? = nil
     ) {
         self.cluster = cluster
+        self.hintFile = HintFile(dataDirectory: configuration.dataDirectory.isEmpty ? "." : configuration.dataDirectory)
         self.store = store
         self.configuration = configuration
         self.metrics = metrics

@@ -269,3 +269,34 @@ def test_forwarded_replies_speak_the_clients_protocol(cluster, protocol):
             assert client.get(f"p:{i}") == f"v{i}".encode()
             assert client.get(f"p:missing:{i}") is None
         assert client.mget([f"p:{i}" for i in range(10)] + ["p:none"])[-1] is None
+
+
+def hints_pending(node):
+    _, body = node.http("/metrics")
+    for line in body.splitlines():
+        if line.startswith("strata_hints_pending "):
+            return float(line.split()[1])
+    return None
+
+
+def test_hints_survive_a_coordinator_restart(cluster):
+    n1, n3 = cluster["n1"], cluster["n3"]
+    n3.kill()
+    assert wait_for_state(n1, "n3", "down")
+    c1 = n1.client()
+    # Keys n1 coordinates and n3 also owns: n1 keeps a hint for each.
+    mine = [k for k in (f"hinted:{i}" for i in range(400)) if owners(n1, k) == ["n1", "n3"]][:40]
+    assert mine, "no key with owners n1, n3 among 400"
+    for key in mine:
+        c1.set(key, "while-n3-was-down")
+    assert hints_pending(n1) >= len(mine)
+    assert n1.stop() == 0
+    n1.start()
+    assert hints_pending(n1) >= len(mine)  # reloaded from disk
+    n3.start()
+    deadline = time.time() + 20
+    while time.time() < deadline and hints_pending(n1) != 0:
+        time.sleep(0.2)
+    assert hints_pending(n1) == 0
+    for key in mine:
+        assert tier_info(n3.client(), key)[1] == len("while-n3-was-down")
