@@ -46,6 +46,11 @@ public final class ServerMetrics: Sendable {
     let handedOff: Prometheus.Counter
     let hintsPending: Prometheus.Gauge
     private let unknownCommand: CommandMetrics
+    private let residentMemory: Prometheus.Gauge
+    private let cpuSeconds: Prometheus.Counter
+    private let cpuSecondsSeen = LockedState(0.0)
+    private let openFiles: Prometheus.Gauge
+    private let startTime: Prometheus.Gauge
     private let storeMetrics: StoreMetrics
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -74,6 +79,14 @@ public final class ServerMetrics: Sendable {
         hintsPending = registry.makeGauge(
             descriptor: descriptor("strata_hints_pending", "Keys whose writes a down owner missed, waiting to be handed off."))
         storeMetrics = StoreMetrics(registry: registry)
+        // The process, under the standard client-library names dashboards already know.
+        residentMemory = registry.makeGauge(descriptor: descriptor("process_resident_memory_bytes", "Resident memory size in bytes."))
+        cpuSeconds = registry.makeCounter(
+            descriptor: descriptor("process_cpu_seconds_total", "Total user and system CPU time spent in seconds."))
+        openFiles = registry.makeGauge(descriptor: descriptor("process_open_fds", "Number of open file descriptors."))
+        startTime = registry.makeGauge(
+            descriptor: descriptor("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds."))
+        startTime.set(to: Double(currentTimeMilliseconds()) / 1000)
         unknownCommand = ServerMetrics.makeCommandMetrics(registry, "unknown")
     }
 
@@ -102,6 +115,7 @@ public final class ServerMetrics: Sendable {
     /// Reads the store's counters into the registry and renders the Prometheus text format.
     public func render(store: TieredStore, server: Server?) -> [UInt8] {
         storeMetrics.refresh(store.statistics)
+        refreshProcess()
         if let server {
             connectedClients.set(Double(server.connectedClients))
             hintsPending.set(Double(server.pendingHints))
@@ -113,6 +127,30 @@ public final class ServerMetrics: Sendable {
             }
         }
         return registry.emitToBuffer()
+    }
+}
+
+extension ServerMetrics {
+    /// Reads /proc/self: resident memory, CPU time, open descriptors.
+    func refreshProcess() {
+        if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+            let pages = Double(statm.split(separator: " ").dropFirst().first ?? "")
+        {
+            residentMemory.set(to: pages * Double(sysconf(Int32(_SC_PAGESIZE))))
+        }
+        var usage = rusage()
+        if getrusage(RUSAGE_SELF.rawValue, &usage) == 0 {
+            let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+            let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+            let delta = cpuSecondsSeen.withLock { seen -> Double in
+                defer { seen = max(seen, user + system) }
+                return user + system - seen
+            }
+            if delta > 0 { cpuSeconds.increment(by: delta) }
+        }
+        if let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            openFiles.set(to: Double(fds.count))
+        }
     }
 }
 

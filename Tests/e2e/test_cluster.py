@@ -55,7 +55,8 @@ def wait_for_state(node, peer, state, seconds=10):
 
 
 def test_writes_through_one_node_read_through_every_node_and_live_on_their_owners(cluster):
-    keys = [f"user:{i}" for i in range(3000)]
+    """The issue's bar: 10,000 keys written through one node read back through every node."""
+    keys = [f"user:{i}" for i in range(10_000)]
     writer = cluster["n1"].client()
     pipe = writer.pipeline(transaction=False)
     for key in keys:
