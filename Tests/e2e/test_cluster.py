@@ -18,12 +18,16 @@ REPLICAS = 2
 
 @pytest.fixture
 def cluster(make_node):
+    return start_cluster(make_node)
+
+
+def start_cluster(make_node, *extra):
     ports = {f"n{i}": free_port() for i in (1, 2, 3)}
     peers = ",".join(f"{name}=127.0.0.1:{port}" for name, port in ports.items())
     nodes = {}
     for name, port in ports.items():
         nodes[name] = make_node("--node-id", name, "--peers", peers, "--replicas", str(REPLICAS),
-                                "--memory", "32MiB", "--disk", "128MiB", name=name, port=port)
+                                "--memory", "32MiB", "--disk", "128MiB", *extra, name=name, port=port)
     # Nodes started earlier saw the later ones refuse connections: wait until all agree.
     for name, node in nodes.items():
         for other in nodes:
@@ -301,3 +305,26 @@ def test_hints_survive_a_coordinator_restart(cluster):
     assert hints_pending(n1) == 0
     for key in mine:
         assert tier_info(n3.client(), key)[1] == len("while-n3-was-down")
+
+
+def test_write_quorum_of_two_waits_for_the_second_owner(make_node):
+    cluster = start_cluster(make_node, "--write-quorum", "2")
+    n1 = cluster["n1"]
+    c1 = n1.client()
+    keys = [f"q:{i}" for i in range(300)]
+    for key in keys:
+        assert c1.set(key, "v")
+    # With quorum 2 the second owner has every acknowledged write the moment the reply arrives.
+    for key in keys[:100]:
+        for name in owners(n1, key):
+            assert tier_info(cluster[name].client(), key)[0] != "none", (key, name)
+    cluster["n3"].kill()
+    assert wait_for_state(n1, "n3", "down")
+    with_n3 = [k for k in keys if "n3" in owners(n1, k)]
+    without_n3 = [k for k in keys if "n3" not in owners(n1, k)]
+    assert with_n3 and without_n3
+    # Keys whose other owner is down cannot reach a quorum of two: a clear error, not a hang.
+    with pytest.raises(redis.ResponseError, match="write quorum of 2 not reached"):
+        c1.set(with_n3[0], "x")
+    for key in without_n3[:50]:
+        assert c1.set(key, "still-fine")
