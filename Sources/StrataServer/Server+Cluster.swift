@@ -24,6 +24,8 @@ extension Server {
 
     func route(_ arguments: [ByteBuffer], spec: CommandSpec, session: ClientSession, eventLoop: any EventLoop) -> Route {
         guard let cluster, cluster.isClustered, spec.routes else { return .local(replicate: false) }
+        // Key/value commands with a dangling key: let the handler give Redis' arity error.
+        if spec.keyStep == 2 && (arguments.count - spec.firstKey) % 2 != 0 { return .local(replicate: false) }
         let keys = spec.keys(in: arguments).map { Array($0.readableBytesView) }
         guard !keys.isEmpty else { return .local(replicate: false) }
         let isWrite = spec.flags.contains(.write)

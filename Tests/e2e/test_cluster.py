@@ -328,3 +328,19 @@ def test_write_quorum_of_two_waits_for_the_second_owner(make_node):
         c1.set(with_n3[0], "x")
     for key in without_n3[:50]:
         assert c1.set(key, "still-fine")
+
+
+def test_malformed_multi_key_commands_get_errors_not_crashes(cluster):
+    c2 = cluster["n2"].client()
+    for command in (["MSET", "a", "1", "b"], ["MSETNX", "a", "1", "b"], ["MSET", "a"]):
+        with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+            c2.execute_command(*command)
+    # Spread over nodes: split and combined.
+    assert c2.execute_command("MSET", *[x for i in range(30) for x in (f"m:{i}", str(i))])
+    assert c2.mget([f"m:{i}" for i in range(30)]) == [str(i).encode() for i in range(30)]
+    assert c2.exists(*[f"m:{i}" for i in range(30)], "m:none") == 30
+    assert c2.delete(*[f"m:{i}" for i in range(10)]) == 10
+    with pytest.raises(redis.ResponseError, match="one node of the cluster"):
+        c2.execute_command("MSETNX", *[x for i in range(30) for x in (f"nx:{i}", "v")])
+    for node in cluster.values():
+        assert node.client().ping()
