@@ -45,6 +45,9 @@ final class ClientHandler: ChannelDuplexHandler {
     private var pendingProtocolError: String?
     /// The node is shutting down: finish what is running, then close.
     private var quiescing = false
+    /// The session's protocol, authentication and peer flag, read here without its lock; only
+    /// connection commands (flag `.admin`) change them, and the cache is refreshed after each.
+    private var cached = (version: RESPVersion.v2, authenticated: false, isPeer: false)
     private let alwaysSync: Bool
 
     /// Replies are written out when this much has collected, even mid-batch.
@@ -86,6 +89,7 @@ final class ClientHandler: ChannelDuplexHandler {
             return
         }
         self.session = session
+        refreshCache()
         context.fireChannelActive()
     }
 
@@ -210,8 +214,7 @@ final class ClientHandler: ChannelDuplexHandler {
             out.writeRESPError(CommandError.arity(spec.name).message)
             return
         }
-        let authenticated = server.configuration.requirePass == nil || session.state.withLock { $0.authenticated }
-        guard authenticated || spec.flags.contains(.noAuth) else {
+        guard cached.authenticated || spec.flags.contains(.noAuth) else {
             metrics.errors.increment()
             out.writeRESPError("NOAUTH Authentication required.")
             return
@@ -219,7 +222,7 @@ final class ClientHandler: ChannelDuplexHandler {
         // A write that runs here is sent on to the keys' other owners, whoever sent it (a peer
         // forwards writes to the coordinator, which replicates them).
         var replicateAfter = server.cluster?.isClustered == true && spec.routes && spec.flags.contains(.write)
-        if server.cluster?.isClustered == true, spec.routes, !session.state.withLock({ $0.isPeer }) {
+        if server.cluster?.isClustered == true, spec.routes, !cached.isPeer {
             switch server.route(command.arguments, spec: spec, session: session, eventLoop: context.eventLoop) {
             case .local(let replicate):
                 replicateAfter = replicate
@@ -238,7 +241,7 @@ final class ClientHandler: ChannelDuplexHandler {
         let mark = out.writerIndex
         var invocation = Invocation(
             arguments: command.arguments, name: spec.name, session: session, server: server, eventLoop: context.eventLoop,
-            version: session.protocolVersion, out: out)
+            version: cached.version, out: out)
         out = ByteBuffer()  // `invocation` owns the buffer while the handler runs (no copy on write)
         var outcome: Outcome
         do {
@@ -249,6 +252,7 @@ final class ClientHandler: ChannelDuplexHandler {
             outcome = .done
         }
         out = invocation.out
+        if spec.flags.contains(.admin) { refreshCache() }
         let isWrite = spec.flags.contains(.write)
         if replicateAfter {
             // In a cluster the coordinator sends the written keys to their other owners; with a
@@ -296,6 +300,12 @@ final class ClientHandler: ChannelDuplexHandler {
             closing = true
             closeAfterFlush(context: context)
         }
+    }
+
+    private func refreshCache() {
+        guard let session else { return }
+        let open = server.configuration.requirePass == nil
+        cached = session.state.withLock { ($0.protocolVersion, open || $0.authenticated, $0.isPeer) }
     }
 
     /// A future of `reply` that completes once every write so far is synced.
