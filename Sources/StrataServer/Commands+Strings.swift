@@ -8,6 +8,17 @@ struct ExpiryOption: Sendable {
     var at: Int64?
     var keep = false
     var persist = false
+    /// Which of EX, PX, EXAT, PXAT set `at` (repeating the same one is allowed, as in Redis).
+    var unit: String?
+
+    /// If `option` is EX, PX, EXAT or PXAT, takes its value (argument `i + 1`) and returns true.
+    mutating func parseTime(_ option: String, _ inv: Invocation, at i: Int, command: String, now: Int64) throws -> Bool {
+        guard ["EX", "PX", "EXAT", "PXAT"].contains(option) else { return false }
+        guard !keep, !persist, unit == nil || unit == option, i + 1 < inv.arguments.count else { throw CommandError.syntax }
+        unit = option
+        at = try ExpiryOption.absolute(option, try inv.integer(i + 1), command: command, now: now)
+        return true
+    }
 
     /// Parses EX/PX/EXAT/PXAT `value` into an absolute time. Errors as Redis words them.
     static func absolute(_ option: String, _ value: Int, command: String, now: Int64) throws -> Int64 {
@@ -50,7 +61,6 @@ extension Commands {
             var condition = WriteCondition.always
             var returnOld = false
             var expiry = ExpiryOption()
-            var expiryOption: String? = nil
             var i = 3
             while i < inv.arguments.count {
                 let option = inv.upper(i)
@@ -65,17 +75,11 @@ extension Commands {
                 case "GET":
                     returnOld = true
                 case "KEEPTTL":
-                    guard expiryOption == nil else { throw CommandError.syntax }
+                    guard expiry.unit == nil else { throw CommandError.syntax }
                     expiry.keep = true
-                case "EX", "PX", "EXAT", "PXAT":
-                    guard !expiry.keep, expiryOption == nil || expiryOption == option, i + 1 < inv.arguments.count else {
-                        throw CommandError.syntax
-                    }
-                    expiryOption = option
-                    expiry.at = try ExpiryOption.absolute(option, try inv.integer(i + 1), command: "set", now: now)
-                    i += 1
                 default:
-                    throw CommandError.syntax
+                    guard try expiry.parseTime(option, inv, at: i, command: "set", now: now) else { throw CommandError.syntax }
+                    i += 1
                 }
                 i += 1
             }
@@ -154,23 +158,16 @@ extension Commands {
         CommandSpec("getex", arity: -2, flags: .write, keys: (1, 1, 1)) { inv in
             let now = currentTimeMilliseconds()
             var expiry = ExpiryOption()
-            var expiryOption: String? = nil
             var i = 2
             while i < inv.arguments.count {
                 let option = inv.upper(i)
                 switch option {
-                case "EX", "PX", "EXAT", "PXAT":
-                    guard !expiry.persist, expiryOption == nil || expiryOption == option, i + 1 < inv.arguments.count else {
-                        throw CommandError.syntax
-                    }
-                    expiryOption = option
-                    expiry.at = try ExpiryOption.absolute(option, try inv.integer(i + 1), command: "getex", now: now)
-                    i += 1
                 case "PERSIST":
-                    guard expiryOption == nil else { throw CommandError.syntax }
+                    guard expiry.unit == nil else { throw CommandError.syntax }
                     expiry.persist = true
                 default:
-                    throw CommandError.syntax
+                    guard try expiry.parseTime(option, inv, at: i, command: "getex", now: now) else { throw CommandError.syntax }
+                    i += 1
                 }
                 i += 1
             }
