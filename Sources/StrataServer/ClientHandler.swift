@@ -23,22 +23,27 @@ final class InboundByteCounter: ChannelInboundHandler, Sendable {
 ///
 /// Commands that only touch the memory tier run right here on the event loop. A command that
 /// may read the disk tier runs on the disk thread pool, and a write under `--fsync always` waits
-/// for its sync; meanwhile the connection's later commands wait in `queue`, so replies keep
+/// for its sync; meanwhile the connection's later commands wait, unparsed, in `input`, so replies keep
 /// their order (other connections on the loop go on).
 ///
 /// Replies collect in `out` and are written once per read batch. When the client stops reading
 /// and the channel's outbound buffer passes its high-water mark, the handler stops executing
-/// queued commands and stops reading the socket, so a client that pipelines without reading
+/// commands and stops reading the socket, so a client that pipelines without reading
 /// cannot grow the node's memory.
 final class ClientHandler: ChannelDuplexHandler {
-    typealias InboundIn = RESPCommand
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let server: Server
     private var session: ClientSession?
     private var out = ByteBuffer()
-    private var queue = CircularBuffer<RESPCommand>(initialCapacity: 8)
+    /// Bytes received and not yet run as commands. Commands are parsed from here only when they
+    /// can run, so a waiting connection holds bytes, not parsed commands. (Parsing here rather
+    /// than in a `ByteToMessageHandler` also saves a pipeline hop and a type cast per command.)
+    private var input = ByteBuffer()
+    private var parser: RESPCommandParser
+    private let maxBuffered: Int
     private var busy = false
     private var readWithheld = false
     private var closing = false
@@ -52,12 +57,14 @@ final class ClientHandler: ChannelDuplexHandler {
 
     /// Replies are written out when this much has collected, even mid-batch.
     private static let flushThreshold = 64 << 10
-    /// Commands decoded but not yet run before the handler stops reading.
-    private static let queueLimit = 1024
+    /// Unrun bytes past which the handler stops reading while a command waits.
+    private static let readAheadLimit = 64 << 10
 
     init(server: Server) {
         self.server = server
         self.alwaysSync = server.store.configuration.fsync == .always
+        self.parser = RESPCommandParser(limits: RESPDecoderLimits(maxBulkLength: server.configuration.maxValueSize))
+        self.maxBuffered = server.configuration.maxValueSize + (1 << 20)
     }
 
     // MARK: Lifecycle
@@ -108,8 +115,26 @@ final class ClientHandler: ChannelDuplexHandler {
     // MARK: Input
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing, session != nil else { return }
-        queue.append(unwrapInboundIn(data))
+        guard !closing, session != nil, pendingProtocolError == nil else { return }
+        var incoming = unwrapInboundIn(data)
+        if input.readableBytes == 0 {
+            input = incoming
+        } else {
+            input.writeBuffer(&incoming)
+        }
+        if input.readableBytes > maxBuffered {
+            // No command may be larger than the biggest value plus room for its key and header.
+            protocolError("ERR Protocol error: request too large", context: context)
+            return
+        }
+        process(context: context)
+    }
+
+    private func protocolError(_ message: String, context: ChannelHandlerContext) {
+        server.metrics.protocolErrors.increment()
+        server.logger.debug("protocol error; closing the connection", metadata: ["error": "\(message)"])
+        pendingProtocolError = message
+        input = ByteBuffer()
         process(context: context)
     }
 
@@ -130,10 +155,7 @@ final class ClientHandler: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
-        server.metrics.protocolErrors.increment()
-        server.logger.debug("protocol error; closing the connection", metadata: ["error": "\(message)"])
-        pendingProtocolError = message
-        process(context: context)
+        protocolError(message, context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -148,7 +170,7 @@ final class ClientHandler: ChannelDuplexHandler {
     // MARK: Backpressure
 
     func read(context: ChannelHandlerContext) {
-        if !context.channel.isWritable || queue.count >= Self.queueLimit || pendingProtocolError != nil {
+        if !context.channel.isWritable || pendingProtocolError != nil || (busy && input.readableBytes >= Self.readAheadLimit) {
             readWithheld = true
             return
         }
@@ -159,7 +181,7 @@ final class ClientHandler: ChannelDuplexHandler {
         if context.channel.isWritable {
             process(context: context)
             flushReplies(context: context)
-            if readWithheld && queue.count < Self.queueLimit && pendingProtocolError == nil {
+            if readWithheld && pendingProtocolError == nil {
                 readWithheld = false
                 context.read()
             }
@@ -170,21 +192,30 @@ final class ClientHandler: ChannelDuplexHandler {
     // MARK: Execution
 
     private func process(context: ChannelHandlerContext) {
-        while !busy && !closing, !queue.isEmpty {
+        while !busy && !closing && pendingProtocolError == nil {
             if !context.channel.isWritable { return }
-            let command = queue.removeFirst()
+            let command: RESPCommand?
+            do {
+                command = try parser.next(&input)
+            } catch {
+                server.metrics.protocolErrors.increment()
+                pendingProtocolError = error.message
+                input = ByteBuffer()
+                break
+            }
+            guard let command else { break }
             execute(command, context: context)
             if out.readableBytes >= Self.flushThreshold { flushReplies(context: context) }
         }
-        if !busy && !closing && queue.isEmpty, let message = pendingProtocolError {
+        if input.readerIndex >= Self.readAheadLimit { input.discardReadBytes() }
+        if !busy && !closing, let message = pendingProtocolError {
             closing = true
             out.writeRESPError(message)
             closeAfterFlush(context: context)
-        } else if !busy && !closing && queue.isEmpty && quiescing {
+        } else if !busy && !closing && quiescing {
             closing = true
             closeAfterFlush(context: context)
-        } else if !busy, readWithheld, queue.count < Self.queueLimit, context.channel.isWritable, pendingProtocolError == nil
-        {
+        } else if !busy, readWithheld, context.channel.isWritable, pendingProtocolError == nil {
             readWithheld = false
             context.read()
         }
@@ -359,7 +390,7 @@ final class ClientHandler: ChannelDuplexHandler {
     }
 
     private func closeAfterFlush(context: ChannelHandlerContext) {
-        queue.removeAll()
+        input = ByteBuffer()
         let pending = out
         out = ByteBuffer()
         server.bytesOut.wrappingAdd(pending.readableBytes, ordering: .relaxed)

@@ -34,7 +34,6 @@ public final class RESPService: Service {
         let server = self.server
         guard let quiesce = quiescer.withLock({ $0 }) else { return }
         let configuration = server.configuration
-        let limits = RESPDecoderLimits(maxBulkLength: configuration.maxValueSize)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -52,9 +51,6 @@ public final class RESPService: Service {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
                         InboundByteCounter(server: server),
-                        ByteToMessageHandler(
-                            RESPCommandDecoder(limits: limits),
-                            maximumBufferSize: configuration.maxValueSize + (1 << 20)),
                         ClientHandler(server: server),
                     ])
                 }
