@@ -143,19 +143,9 @@ final class ClientHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let message: String
-        switch error {
-        case let e as RESPProtocolError: message = e.message
-        case let e as ByteToMessageDecoderError where "\(e)".contains("payloadTooLarge"):
-            message = "ERR Protocol error: request too large"
-        case is ByteToMessageDecoderError:
-            message = "ERR Protocol error: \(error)"
-        default:
-            // I/O errors (connection reset and the like): nothing to answer.
-            context.close(promise: nil)
-            return
-        }
-        protocolError(message, context: context)
+        // Malformed requests are found by the parser in `process`; what arrives here is an I/O
+        // error (connection reset and the like), with no one to answer.
+        context.close(promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
