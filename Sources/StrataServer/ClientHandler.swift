@@ -3,22 +3,6 @@ import NIOCore
 import RESP
 import StrataStore
 
-/// Counts the bytes a client sends, before they are decoded.
-final class InboundByteCounter: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    let server: Server
-
-    init(server: Server) { self.server = server }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let count = unwrapInboundIn(data).readableBytes
-        server.bytesIn.wrappingAdd(count, ordering: .relaxed)
-        server.metrics.bytesIn.increment(by: Int64(count))
-        context.fireChannelRead(data)
-    }
-}
-
 /// One client connection: runs its commands in order and writes their replies in order.
 ///
 /// Commands that only touch the memory tier run right here on the event loop. A command that
@@ -115,8 +99,10 @@ final class ClientHandler: ChannelDuplexHandler {
     // MARK: Input
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing, session != nil, pendingProtocolError == nil else { return }
         var incoming = unwrapInboundIn(data)
+        server.bytesIn.wrappingAdd(incoming.readableBytes, ordering: .relaxed)
+        server.metrics.bytesIn.increment(by: Int64(incoming.readableBytes))
+        guard !closing, session != nil, pendingProtocolError == nil else { return }
         if input.readableBytes == 0 {
             input = incoming
         } else {

@@ -22,13 +22,13 @@ final class ClientSession: Sendable {
     let address: String
     let localAddress: String
     let createdAt = currentTimeMilliseconds()
-    let state: LockedState<State>
+    let state: Locked<State>
 
     init(id: UInt64, address: String, localAddress: String, authenticated: Bool) {
         self.id = id
         self.address = address
         self.localAddress = localAddress
-        self.state = LockedState(State(authenticated: authenticated))
+        self.state = Locked(State(authenticated: authenticated))
     }
 
     var protocolVersion: RESPVersion { state.withLock { $0.protocolVersion } }
@@ -42,19 +42,5 @@ final class ClientSession: Sendable {
                 + "argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=\(s.lastCommand) "
                 + "user=default redir=-1 resp=\(s.protocolVersion.rawValue) lib-name=\(s.libraryName) lib-ver=\(s.libraryVersion)"
         }
-    }
-}
-
-/// A value behind an `NSLock` (TSan-visible, like the store's own locks).
-final class LockedState<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value  // only touched under `lock`
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
     }
 }

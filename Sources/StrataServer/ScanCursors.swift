@@ -11,7 +11,7 @@ final class ScanCursors: Sendable {
         var next: UInt64 = 1
     }
 
-    private let state = LockedState(State())
+    private let state = Locked(State())
     private let capacity = 100_000
 
     /// A new cursor that continues after `position`.

@@ -176,7 +176,7 @@ extension Server {
             guard quorum > 1 else { return eventLoop.makeSucceededVoidFuture() }
             let needed = quorum - 1
             let promise = eventLoop.makePromise(of: Void.self)
-            let tally = LockedState((done: 0, ok: 0))
+            let tally = Locked((done: 0, ok: 0))
             let total = acks.count
             for ack in acks {
                 ack.whenSuccess { success in

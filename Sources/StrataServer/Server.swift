@@ -17,13 +17,13 @@ public final class Server: Sendable {
     let commands: CommandTable
     let cursors = ScanCursors()
     /// Keys whose writes an owner missed while down, by owner (hinted handoff).
-    let hints = LockedState<[String: Set<[UInt8]>]>([:])
+    let hints = Locked<[String: Set<[UInt8]>]>([:])
     let hintFile: HintFile
     /// The cluster this node is part of; nil or without peers: every key is local.
     public let cluster: Cluster?
     let startedAt = currentTimeMilliseconds()
 
-    let clients = LockedState<[UInt64: ClientSession]>([:])
+    let clients = Locked<[UInt64: ClientSession]>([:])
     let nextClientID = Atomic<UInt64>(1)
     let connectionsReceived = Atomic<Int>(0)
     let connectionsRejected = Atomic<Int>(0)

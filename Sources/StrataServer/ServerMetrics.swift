@@ -48,7 +48,7 @@ public final class ServerMetrics: Sendable {
     private let unknownCommand: CommandMetrics
     private let residentMemory: Prometheus.Gauge
     private let cpuSeconds: Prometheus.Counter
-    private let cpuSecondsSeen = LockedState(0.0)
+    private let cpuSecondsSeen = Locked(0.0)
     private let openFiles: Prometheus.Gauge
     private let startTime: Prometheus.Gauge
     private let storeMetrics: StoreMetrics
@@ -162,7 +162,7 @@ final class StoreMetrics: Sendable {
 
     private let gauges: [String: Prometheus.Gauge]
     private let counters: [String: Prometheus.Counter]
-    private let previous = LockedState(Counters())
+    private let previous = Locked(Counters())
 
     init(registry r: PrometheusCollectorRegistry) {
         var g: [String: Prometheus.Gauge] = [:]

@@ -18,14 +18,14 @@ public final class RESPService: Service {
     let logger: Logger
     /// Dropped once the service is done: its deinit completes a promise on an event loop, which
     /// must still be running then.
-    private let quiescer: LockedState<ServerQuiescingHelper?>
-    private let listener = LockedState<(any Channel)?>(nil)
+    private let quiescer: Locked<ServerQuiescingHelper?>
+    private let listener = Locked<(any Channel)?>(nil)
 
     public init(server: Server, group: any EventLoopGroup, logger: Logger) {
         self.server = server
         self.group = group
         self.logger = logger
-        self.quiescer = LockedState(ServerQuiescingHelper(group: group))
+        self.quiescer = Locked(ServerQuiescingHelper(group: group))
     }
 
     /// Binds the client port. Call before running the service group, so that a port in use is
@@ -49,10 +49,7 @@ public final class RESPService: Service {
                 value: .init(low: configuration.outputHighWaterMark / 2, high: configuration.outputHighWaterMark))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([
-                        InboundByteCounter(server: server),
-                        ClientHandler(server: server),
-                    ])
+                    try channel.pipeline.syncOperations.addHandler(ClientHandler(server: server))
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.bind, port: configuration.port).get()

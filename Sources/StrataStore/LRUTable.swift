@@ -395,13 +395,6 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         return true
     }
 
-    /// Changes the expiry of `key` in place; returns whether it was there.
-    mutating func setExpiry(_ key: UnsafeRawBufferPointer, hash: UInt64, expiry: Int64) -> Bool {
-        guard let bucket = findBucket(key, hash: hash) else { return false }
-        slots[slotNumber(atBucket: bucket)].block!.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self)
-        return true
-    }
-
     /// Whether `key` is present (expired or not), without touching the LRU order.
     func contains(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
         findBucket(key, hash: hash) != nil

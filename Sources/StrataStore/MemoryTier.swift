@@ -106,11 +106,6 @@ public final class MemoryTier: Sendable {
         shard(hash).state.withLock { $0.table.remove(key, hash: hash) }
     }
 
-    @discardableResult
-    func setExpiry(_ key: UnsafeRawBufferPointer, hash: UInt64, expiry: Int64) -> Bool {
-        shard(hash).state.withLock { $0.table.setExpiry(key, hash: hash, expiry: expiry) }
-    }
-
     func contains(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
         shard(hash).state.withLock { $0.table.contains(key, hash: hash) }
     }
