@@ -275,7 +275,9 @@ def test_full_disk_tier_evicts_oldest_and_refuses_oversized_values(make_node):
     budget = 16 * MiB
     node = make_node("--memory", "2MiB", "--disk", "16MiB", "--max-value-size", "64MiB")
     count, size, batch = 15_000, 4096, 500  # ~60 MB of incompressible values through a 16 MiB tier
-    values = {}  # the last 1,000 keys' values, to check later
+    values = {}
+    written = []  # keys in the order their batch was acknowledged: two writers interleave, so
+    order_lock = threading.Lock()  # the newest keys by time are not simply the highest numbers
     errors = []
 
     def fill(part):
@@ -287,7 +289,9 @@ def test_full_disk_tier_evicts_oldest_and_refuses_oversized_values(make_node):
             pairs = [(f"fill:{i}", rng.randbytes(size)) for i in range(start, min(count, start + batch))]
             replies = pipelined(client, [("SET", k, v) for k, v in pairs])
             errors.extend((k, str(e)) for (k, _), e in zip(pairs, replies) if e is not True)
-            values.update((k, v) for k, v in pairs if int(k[5:]) >= count - 1000)
+            with order_lock:
+                values.update(pairs)
+                written.extend(k for k, _ in pairs)
         client.close()
 
     writers = [threading.Thread(target=fill, args=(part,), daemon=True) for part in range(2)]
@@ -312,7 +316,7 @@ def test_full_disk_tier_evicts_oldest_and_refuses_oversized_values(make_node):
 
     early = pipelined(r, [("GET", f"fill:{i}") for i in range(500)])
     assert early.count(None) == 500, f"{500 - early.count(None)} of the 500 oldest keys still present"
-    recent = [f"fill:{i}" for i in range(count - 300, count)]
+    recent = written[-300:]
     got = pipelined(r, [("GET", k) for k in recent])
     assert got == [values[k] for k in recent], f"{sum(g != values[k] for g, k in zip(got, recent))} of the 300 newest keys lost"
 
@@ -327,7 +331,7 @@ def test_full_disk_tier_evicts_oldest_and_refuses_oversized_values(make_node):
     assert fresh.ping()
     assert r.ping()
     assert r.get("huge") is None
-    last = [f"fill:{i}" for i in range(count - 50, count)]
+    last = written[-50:]
     assert fresh.mget(last) == [values[k] for k in last]
     assert fresh.set("after", "ok") and fresh.get("after") == b"ok"
 
