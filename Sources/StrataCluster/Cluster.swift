@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import RESP
+import StrataStore
 
 /// How a node joins the cluster it starts in.
 public struct ClusterConfiguration: Sendable {
@@ -19,7 +20,13 @@ public struct ClusterConfiguration: Sendable {
     }
 
     public var nodeID: NodeID
+    /// The other nodes of the cluster this node starts in (`--peers`): its first membership,
+    /// unless the data directory holds a newer one.
     public var peers: [Peer]
+    /// Where peers reach this node (its client address).
+    public var address: (host: String, port: Int)
+    /// A member to ask for admission (`--join host:port`): the node starts as a joiner.
+    public var join: (host: String, port: Int)?
     /// Owners per key.
     public var replicas: Int
     /// Acknowledgements (this node's included) a write waits for before its reply.
@@ -34,12 +41,15 @@ public struct ClusterConfiguration: Sendable {
     public var requestTimeout: TimeAmount
 
     public init(
-        nodeID: NodeID, peers: [Peer] = [], replicas: Int = 2, writeQuorum: Int = 1, virtualNodes: Int = 128,
+        nodeID: NodeID, peers: [Peer] = [], address: (host: String, port: Int) = ("127.0.0.1", 7379),
+        join: (host: String, port: Int)? = nil, replicas: Int = 2, writeQuorum: Int = 1, virtualNodes: Int = 128,
         password: String? = nil, heartbeatInterval: TimeAmount = .milliseconds(500),
         failureTimeout: TimeAmount = .seconds(2), requestTimeout: TimeAmount = .seconds(1)
     ) {
         self.nodeID = nodeID
         self.peers = peers.filter { $0.id != nodeID }
+        self.address = peers.first { $0.id == nodeID }.map { ($0.host, $0.port) } ?? address
+        self.join = join
         self.replicas = replicas
         self.writeQuorum = writeQuorum
         self.virtualNodes = virtualNodes
@@ -47,6 +57,22 @@ public struct ClusterConfiguration: Sendable {
         self.heartbeatInterval = heartbeatInterval
         self.failureTimeout = failureTimeout
         self.requestTimeout = requestTimeout
+    }
+
+    /// The membership a node starts with when its data directory holds none: the static list
+    /// (epoch 0, the same on every node started from it), or only itself, joining.
+    public var initialMembership: Membership {
+        let me = Membership.Member(id: nodeID, host: address.host, port: address.port, state: join == nil ? .normal : .joining)
+        if join != nil { return Membership(epoch: 0, members: [me]) }
+        return Membership(epoch: 0, members: [me] + peers.map { Membership.Member(id: $0.id, host: $0.host, port: $0.port) })
+    }
+
+    /// Parses `host:port`.
+    public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port)
+        else { return nil }
+        let host = String(text[..<colon])
+        return host.isEmpty ? nil : (host, port)
     }
 
     /// Parses `--peers id=host:port,id=host:port`.
@@ -73,59 +99,115 @@ extension Set where Element == Character {
     fileprivate static let whitespaces: Set<Character> = [" ", "\t", "\n"]
 }
 
-/// A node's view of the cluster: the ring, which peers are up, and clients to reach them.
+/// A node's view of the cluster: the membership and its rings, which peers are up, and clients
+/// to reach them.
 ///
-/// Heartbeats (PING every `heartbeatInterval`) mark a peer up when it answers and down when it has
-/// not answered for `failureTimeout`, or at once when a request to it fails to connect; a dead
-/// or hung (SIGSTOPped) peer therefore costs at most one request timeout before traffic moves
-/// to the next owner.
+/// Heartbeats (`STRATA.HEARTBEAT epoch` every `heartbeatInterval`) mark a peer up when it answers
+/// and down when it has not answered for `failureTimeout`, or at once when a request to it fails
+/// to connect; a dead or hung (SIGSTOPped) peer therefore costs at most one request timeout
+/// before traffic moves to the next owner. A heartbeat's reply is the peer's membership epoch:
+/// a peer behind is sent this node's membership, a peer ahead is asked for its own.
+///
+/// While nodes join or leave there are two rings: the serving ring (normal and leaving nodes)
+/// routes reads and writes, and the future ring (normal and joining nodes) says where keys are
+/// going; writes go to the owners on both, so nothing written during a move is missed.
 public final class Cluster: Sendable {
     public struct PeerState: Sendable {
         public var up: Bool
         public var lastSeen: NIODeadline
     }
 
+    struct Topology: Sendable {
+        var membership: Membership
+        var serving: HashRing
+        var future: HashRing
+        /// Whether the two rings differ (a node is joining or leaving).
+        var moving: Bool
+    }
+
+    struct Peer: Sendable {
+        var client: PeerClient
+        /// A connection that speaks RESP3, for relaying replies to RESP3 clients unchanged.
+        var client3: PeerClient
+    }
+
     public let configuration: ClusterConfiguration
-    public let ring: HashRing
-    public let clients: [NodeID: PeerClient]
-    /// Connections that speak RESP3, for relaying replies to RESP3 clients unchanged.
-    public let clients3: [NodeID: PeerClient]
+    private let topology: NIOLockedValueBox<Topology>
+    private let peers: NIOLockedValueBox<[NodeID: Peer]>
     private let states: NIOLockedValueBox<[NodeID: PeerState]>
     private let heartbeat = NIOLockedValueBox<RepeatedTask?>(nil)
     private let upHandlers = NIOLockedValueBox<[@Sendable (NodeID) -> Void]>([])
+    private let changeHandlers = NIOLockedValueBox<[@Sendable (Membership, Membership) -> Void]>([])
     private let group: any EventLoopGroup
     private let logger: Logger
 
-    public init(configuration: ClusterConfiguration, group: any EventLoopGroup, logger: Logger) {
+    /// `membership`: where to start (a saved one, or `configuration.initialMembership`).
+    public init(configuration: ClusterConfiguration, membership: Membership? = nil, group: any EventLoopGroup, logger: Logger) {
         self.configuration = configuration
         self.group = group
         self.logger = logger
-        self.ring = HashRing(
-            nodes: [configuration.nodeID] + configuration.peers.map(\.id), virtualNodes: configuration.virtualNodes)
+        let start = membership ?? configuration.initialMembership
+        self.topology = NIOLockedValueBox(Cluster.topology(start, virtualNodes: configuration.virtualNodes))
+        self.peers = NIOLockedValueBox([:])
+        self.states = NIOLockedValueBox([:])
+        connectPeers(start)
+    }
+
+    private static func topology(_ membership: Membership, virtualNodes: Int) -> Topology {
+        let serving = HashRing(nodes: membership.servingNodes, virtualNodes: virtualNodes)
+        let moving = membership.servingNodes != membership.futureNodes
+        let future = moving ? HashRing(nodes: membership.futureNodes, virtualNodes: virtualNodes) : serving
+        return Topology(membership: membership, serving: serving, future: future, moving: moving)
+    }
+
+    /// Opens clients for new members and closes those of members that are gone.
+    private func connectPeers(_ membership: Membership) {
         var handshake: [[String]] = []
         if let password = configuration.password { handshake.append(["AUTH", password]) }
         handshake.append(["STRATA.PEER", configuration.nodeID.name])
-        var clients: [NodeID: PeerClient] = [:]
-        var clients3: [NodeID: PeerClient] = [:]
-        var states: [NodeID: PeerState] = [:]
-        for peer in configuration.peers {
-            clients[peer.id] = PeerClient(
-                node: peer.id, host: peer.host, port: peer.port, group: group, handshake: handshake,
-                timeout: configuration.requestTimeout)
-            clients3[peer.id] = PeerClient(
-                node: peer.id, host: peer.host, port: peer.port, group: group, handshake: handshake + [["HELLO", "3"]],
-                timeout: configuration.requestTimeout)
-            // Optimistic: a peer is up until it fails to answer.
-            states[peer.id] = PeerState(up: true, lastSeen: .now())
+        let wanted = membership.members.filter { $0.id != nodeID }
+        var closing: [PeerClient] = []
+        peers.withLockedValue { peers in
+            for member in wanted {
+                if let existing = peers[member.id], existing.client.host == member.host, existing.client.port == member.port {
+                    continue
+                }
+                if let old = peers[member.id] { closing += [old.client, old.client3] }
+                peers[member.id] = Peer(
+                    client: PeerClient(
+                        node: member.id, host: member.host, port: member.port, group: group, handshake: handshake,
+                        timeout: configuration.requestTimeout),
+                    client3: PeerClient(
+                        node: member.id, host: member.host, port: member.port, group: group,
+                        handshake: handshake + [["HELLO", "3"]], timeout: configuration.requestTimeout))
+            }
+            for id in Array(peers.keys) where !wanted.contains(where: { $0.id == id }) {
+                if let old = peers.removeValue(forKey: id) { closing += [old.client, old.client3] }
+            }
         }
-        self.clients = clients
-        self.clients3 = clients3
-        self.states = NIOLockedValueBox(states)
+        states.withLockedValue { states in
+            // Optimistic: a new peer is up until it fails to answer.
+            for member in wanted where states[member.id] == nil { states[member.id] = PeerState(up: true, lastSeen: .now()) }
+            for id in Array(states.keys) where !wanted.contains(where: { $0.id == id }) { states[id] = nil }
+        }
+        for client in closing { client.close() }
     }
 
-    /// Whether this node has peers (otherwise every key is local).
-    public var isClustered: Bool { !configuration.peers.isEmpty }
     public var nodeID: NodeID { configuration.nodeID }
+    public var membership: Membership { topology.withLockedValue { $0.membership } }
+    public var epoch: UInt64 { topology.withLockedValue { $0.membership.epoch } }
+    /// The ring that routes requests now.
+    public var ring: HashRing { topology.withLockedValue { $0.serving } }
+    /// Whether a node is joining or leaving.
+    public var isMoving: Bool { topology.withLockedValue { $0.moving } }
+
+    /// Whether this node has peers, or is waiting to be admitted (otherwise every key is local).
+    public var isClustered: Bool {
+        topology.withLockedValue { $0.membership.members.count > 1 || $0.membership.member(nodeID)?.state != .normal }
+    }
+
+    /// The other members.
+    public var peerIDs: [NodeID] { topology.withLockedValue { $0.membership.members.map(\.id).filter { $0 != nodeID } } }
 
     public func isLive(_ node: NodeID) -> Bool {
         node == configuration.nodeID || states.withLockedValue { $0[node]?.up ?? false }
@@ -138,18 +220,61 @@ public final class Cluster: Sendable {
     /// stand in. (A stand-in for a down owner does not have the key's data, so reads never
     /// prefer one over a live owner.)
     public func owners(of key: [UInt8]) -> [NodeID] {
-        let live = allOwners(of: key).filter(isLive)
+        let ring = self.ring
+        let replicas = configuration.replicas
+        let hash = StableHash.hash(key)
+        let live = ring.owners(keyHash: hash, replicas: replicas).filter(isLive)
         if !live.isEmpty { return live }
-        return ring.owners(of: key, replicas: configuration.replicas, isLive: isLive)
+        return ring.owners(keyHash: hash, replicas: replicas, isLive: isLive)
     }
 
-    /// Every owner of `key`, live or not.
+    /// Every node that holds `key` or is about to: its owners on the serving ring, then any
+    /// other owners on the future ring, live or not.
     public func allOwners(of key: [UInt8]) -> [NodeID] {
-        ring.owners(of: key, replicas: configuration.replicas)
+        let (serving, future, moving) = topology.withLockedValue { ($0.serving, $0.future, $0.moving) }
+        let hash = StableHash.hash(key)
+        var owners = serving.owners(keyHash: hash, replicas: configuration.replicas)
+        if moving {
+            for node in future.owners(keyHash: hash, replicas: configuration.replicas) where !owners.contains(node) {
+                owners.append(node)
+            }
+        }
+        return owners
+    }
+
+    /// The owners of `key` once every change in progress is done.
+    public func futureOwners(of key: [UInt8]) -> [NodeID] {
+        topology.withLockedValue { $0.future }.owners(of: key, replicas: configuration.replicas)
+    }
+
+    /// Takes `membership` if it supersedes the current one; returns whether it did.
+    @discardableResult
+    public func adopt(_ membership: Membership) -> Bool {
+        let virtualNodes = configuration.virtualNodes
+        let old = topology.withLockedValue { current -> Membership? in
+            guard membership.supersedes(current.membership) else { return nil }
+            let old = current.membership
+            current = Cluster.topology(membership, virtualNodes: virtualNodes)
+            return old
+        }
+        guard let old else { return false }
+        connectPeers(membership)
+        logger.notice(
+            "membership changed",
+            metadata: [
+                "epoch": "\(membership.epoch)",
+                "members": "\(membership.members.map { "\($0.id)(\($0.state.rawValue))" }.joined(separator: " "))",
+            ])
+        for handler in changeHandlers.withLockedValue({ $0 }) { handler(old, membership) }
+        return true
+    }
+
+    /// Calls `handler(old, new)` after every membership change this node adopts.
+    public func onMembershipChange(_ handler: @escaping @Sendable (Membership, Membership) -> Void) {
+        changeHandlers.withLockedValue { $0.append(handler) }
     }
 
     public func start() {
-        guard isClustered else { return }
         let task = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: configuration.heartbeatInterval) {
             [weak self] _ in
             self?.beat()
@@ -159,24 +284,42 @@ public final class Cluster: Sendable {
 
     public func stop() {
         heartbeat.withLockedValue { $0?.cancel() }
-        for client in clients.values { client.close() }
-        for client in clients3.values { client.close() }
+        let all = peers.withLockedValue { $0.values.flatMap { [$0.client, $0.client3] } }
+        for client in all { client.close() }
     }
 
     private func beat() {
-        for (id, client) in clients {
-            client.send([ByteBuffer(string: "PING")]).whenComplete { [weak self] result in
-                guard let self else { return }
-                switch result {
-                case .success(let reply) where reply.kind != .error: self.markUp(id)
-                default: self.noteFailure(id)
+        let mine = membership
+        for id in mine.members.map(\.id) where id != nodeID {
+            send([ByteBuffer(string: "STRATA.HEARTBEAT"), ByteBuffer(string: String(mine.epoch))], to: id).whenSuccess {
+                [weak self] reply in
+                guard let self, let theirs = reply.integer else { return }
+                if theirs > mine.epoch {
+                    self.fetchMembership(from: id)
+                } else if theirs < mine.epoch {
+                    self.pushMembership(to: id)
                 }
             }
         }
     }
 
+    /// Asks `node` for its membership and adopts it if newer.
+    public func fetchMembership(from node: NodeID) {
+        send([ByteBuffer(string: "STRATA.CLUSTER"), ByteBuffer(string: "MEMBERSHIP")], to: node).whenSuccess { [weak self] reply in
+            guard let text = reply.string, let membership = Membership(encoded: text) else { return }
+            self?.adopt(membership)
+        }
+    }
+
+    /// Sends this node's membership to `node`; succeeds with whether it was accepted.
+    public func pushMembership(to node: NodeID, _ membership: Membership? = nil) -> EventLoopFuture<Bool> {
+        let text = (membership ?? self.membership).encoded
+        return send([ByteBuffer(string: "STRATA.MEMBERSHIP"), ByteBuffer(string: text)], to: node).map { $0.kind != .error }
+    }
+
     func markUp(_ id: NodeID) {
         let changed = states.withLockedValue { states -> Bool in
+            guard states[id] != nil else { return false }
             let was = states[id]?.up ?? false
             states[id] = PeerState(up: true, lastSeen: .now())
             return !was
@@ -209,11 +352,13 @@ public final class Cluster: Sendable {
 
     /// Sends a command to `node` (over a RESP3 connection if `resp3`, so that its reply can go to
     /// a RESP3 client unchanged), marking the node down if it cannot be reached.
-    public func send(_ arguments: [ByteBuffer], to node: NodeID, resp3: Bool = false) -> EventLoopFuture<RESPReply> {
-        guard let client = resp3 ? clients3[node] : clients[node] else {
+    public func send(_ arguments: [ByteBuffer], to node: NodeID, resp3: Bool = false, timeout: TimeAmount? = nil)
+        -> EventLoopFuture<RESPReply>
+    {
+        guard let peer = peers.withLockedValue({ $0[node] }) else {
             return group.next().makeFailedFuture(PeerError.refused("unknown peer \(node)"))
         }
-        let future = client.send(arguments)
+        let future = (resp3 ? peer.client3 : peer.client).send(arguments, timeout: timeout)
         future.whenComplete { [weak self] result in
             switch result {
             case .success: self?.markUp(node)
@@ -223,6 +368,21 @@ public final class Cluster: Sendable {
                 self?.noteFailure(node, immediately: immediate)
             }
         }
+        return future
+    }
+
+    /// Sends a command to an address that may not be a member (a joiner asking to be admitted).
+    public func send(_ arguments: [String], toAddress address: (host: String, port: Int), timeout: TimeAmount? = nil)
+        -> EventLoopFuture<RESPReply>
+    {
+        var handshake: [[String]] = []
+        if let password = configuration.password { handshake.append(["AUTH", password]) }
+        handshake.append(["STRATA.PEER", configuration.nodeID.name])
+        let client = PeerClient(
+            node: NodeID("\(address.host):\(address.port)"), host: address.host, port: address.port, group: group,
+            handshake: handshake, timeout: configuration.requestTimeout)
+        let future = client.send(arguments.map { ByteBuffer(string: $0) }, timeout: timeout)
+        future.whenComplete { _ in client.close() }
         return future
     }
 }

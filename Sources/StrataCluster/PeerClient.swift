@@ -91,9 +91,9 @@ public final class PeerClient: Sendable {
 
     /// Sends `arguments` and returns the reply (an error reply is a success here: the caller
     /// decides); fails on connection problems or after the timeout.
-    public func send(_ arguments: [ByteBuffer]) -> EventLoopFuture<RESPReply> {
+    public func send(_ arguments: [ByteBuffer], timeout: TimeAmount? = nil) -> EventLoopFuture<RESPReply> {
         let bytes = PeerClient.encode(arguments)
-        let timeout = self.timeout
+        let timeout = timeout ?? self.timeout
         return connection().flatMap { channel in
             let promise = channel.eventLoop.makePromise(of: RESPReply.self)
             let timer = channel.eventLoop.scheduleTask(in: timeout) {

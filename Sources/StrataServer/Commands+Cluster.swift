@@ -5,14 +5,48 @@ import StrataStore
 
 extension Commands {
     static let cluster: [CommandSpec] = [
-        // Sent by a peer when it connects (after AUTH): its commands then run here, unrouted.
+        // Sent by a peer when it connects (after AUTH): its commands then run here, unrouted. Any
+        // node may say it (a joiner is not a member yet); with --requirepass only nodes that know
+        // the password get this far.
         CommandSpec("strata.peer", arity: 2, flags: .admin) { inv in
-            guard let cluster = inv.server.cluster, cluster.ring.nodes.contains(NodeID(inv.string(1))) else {
-                throw CommandError("ERR \(inv.string(1)) is not a member of this cluster")
+            guard inv.server.cluster != nil, Membership.isValidName(inv.string(1)) else {
+                throw CommandError("ERR this node is not in a cluster, or '\(inv.string(1))' is not a node id")
             }
             inv.session.state.withLock { $0.isPeer = true }
             inv.ok()
             return .done
+        },
+
+        // STRATA.HEARTBEAT epoch: a peer's liveness check; the reply is this node's membership epoch.
+        CommandSpec("strata.heartbeat", arity: 2, flags: .admin) { inv in
+            guard let cluster = inv.server.cluster else { throw CommandError("ERR this node is not in a cluster") }
+            inv.integer(reply: Int(cluster.epoch))
+            return .done
+        },
+
+        // STRATA.MEMBERSHIP text: a peer's membership, adopted if newer; the reply is the epoch after.
+        CommandSpec("strata.membership", arity: 2, flags: .admin) { inv in
+            guard inv.session.state.withLock({ $0.isPeer }), let cluster = inv.server.cluster else {
+                throw CommandError("ERR STRATA.MEMBERSHIP is for cluster peers")
+            }
+            guard let membership = Membership(encoded: inv.string(1)) else { throw CommandError("ERR malformed membership") }
+            cluster.adopt(membership)
+            inv.integer(reply: Int(cluster.epoch))
+            return .done
+        },
+
+        // STRATA.APPLY key record [key record ...]: records streamed to their owner (join, leave,
+        // clean-up); each is applied if newer. The reply is how many were.
+        CommandSpec("strata.apply", arity: -3, flags: [.local]) { inv in
+            guard inv.session.state.withLock({ $0.isPeer }) else { throw CommandError("ERR STRATA.APPLY is for cluster peers") }
+            guard inv.arguments.count % 2 == 1 else { throw CommandError.arity("strata.apply") }
+            let pairs = stride(from: 1, to: inv.arguments.count, by: 2).map { (inv.bytes($0), inv.bytes($0 + 1)) }
+            let store = inv.store
+            return inv.offload { out, _ in
+                var applied = 0
+                for (key, record) in pairs where try store.applyRecord(key, record: record) { applied += 1 }
+                out.writeRESPInteger(applied)
+            }
         },
 
         // A replica's copy of a write: applied if newer than what this node holds (last writer wins).
@@ -48,45 +82,80 @@ extension Commands {
             }
         },
 
-        // STRATA.CLUSTER [NODES | OWNERS key]: members and their state, and a key's owners.
+        // STRATA.CLUSTER [NODES | OWNERS key | EPOCH | MEMBERSHIP | JOIN id host:port | LEAVE [id]]
         CommandSpec("strata.cluster", arity: -1, flags: .admin) { inv in
             let sub = inv.arguments.count > 1 ? inv.upper(1) : "NODES"
             guard let cluster = inv.server.cluster else {
-                if sub == "OWNERS" {
+                switch sub {
+                case "OWNERS":
                     inv.out.writeRESPArrayHeader(1)
                     inv.bulk("self")
-                } else {
-                    inv.out.writeRESPArrayHeader(0)
+                case "EPOCH": inv.integer(reply: 0)
+                case "NODES": inv.out.writeRESPArrayHeader(0)
+                default: throw CommandError("ERR this node is not in a cluster (start it with --node-id and --peers or --join)")
                 }
                 return .done
             }
             switch sub {
             case "NODES":
                 let states = cluster.peerStates
-                let nodes = cluster.ring.nodes
-                inv.out.writeRESPArrayHeader(nodes.count)
-                for node in nodes {
-                    let isSelf = node == cluster.nodeID
-                    let peer = cluster.configuration.peers.first { $0.id == node }
-                    inv.out.writeRESPMapHeader(4, inv.version)
+                let membership = cluster.membership
+                inv.out.writeRESPArrayHeader(membership.members.count)
+                for member in membership.members {
+                    let isSelf = member.id == cluster.nodeID
+                    let up = isSelf || (states[member.id]?.up ?? false)
+                    inv.out.writeRESPMapHeader(6, inv.version)
                     inv.bulk("id")
-                    inv.bulk(node.name)
+                    inv.bulk(member.id.name)
                     inv.bulk("address")
-                    inv.bulk(isSelf ? "\(inv.server.configuration.bind):\(inv.server.port)" : "\(peer?.host ?? "?"):\(peer?.port ?? 0)")
+                    inv.bulk("\(member.host):\(member.port)")
                     inv.bulk("state")
-                    inv.bulk(isSelf || (states[node]?.up ?? false) ? "up" : "down")
+                    inv.bulk(!up ? "down" : member.state == .normal ? "up" : member.state.rawValue)
+                    inv.bulk("membership")
+                    inv.bulk(member.state.rawValue)
                     inv.bulk("self")
                     inv.integer(reply: isSelf ? 1 : 0)
+                    inv.bulk("epoch")
+                    inv.integer(reply: Int(membership.epoch))
                 }
             case "OWNERS":
                 guard inv.arguments.count == 3 else { throw CommandError.arity("strata.cluster|owners") }
                 let owners = cluster.allOwners(of: inv.bytes(2))
                 inv.out.writeRESPArrayHeader(owners.count)
                 for owner in owners { inv.bulk(owner.name) }
+            case "EPOCH":
+                inv.integer(reply: Int(cluster.epoch))
+            case "MEMBERSHIP":
+                inv.bulk(cluster.membership.encoded)
+            case "JOIN":
+                guard inv.arguments.count == 4 else { throw CommandError.arity("strata.cluster|join") }
+                guard Membership.isValidName(inv.string(2)) else { throw CommandError("ERR '\(inv.string(2))' is not a node id") }
+                guard let address = ClusterConfiguration.parseAddress(inv.string(3)) else {
+                    throw CommandError("ERR '\(inv.string(3))' is not host:port")
+                }
+                let future = inv.server.admit(NodeID(inv.string(2)), host: address.host, port: address.port, eventLoop: inv.eventLoop)
+                return .deferred(Commands.reply(future) { out, membership in out.writeRESPBulk(membership.encoded) })
+            case "LEAVE":
+                guard inv.arguments.count <= 3 else { throw CommandError.arity("strata.cluster|leave") }
+                let id = inv.arguments.count == 3 ? NodeID(inv.string(2)) : cluster.nodeID
+                let future = inv.server.startLeave(id, eventLoop: inv.eventLoop)
+                return .deferred(Commands.reply(future) { out, _ in out.writeStaticString("+OK\r\n") })
             default:
-                throw CommandError("ERR unknown subcommand '\(inv.string(1))'. Try STRATA.CLUSTER NODES or OWNERS key.")
+                throw CommandError(
+                    "ERR unknown subcommand '\(inv.string(1))'. Try STRATA.CLUSTER NODES, OWNERS key, EPOCH, JOIN id host:port or LEAVE [id].")
             }
             return .done
         },
     ]
+
+    /// The reply of a command that finishes later: `write` on success, the error's text otherwise.
+    static func reply<T>(_ future: EventLoopFuture<T>, _ write: @escaping @Sendable (inout ByteBuffer, T) -> Void)
+        -> EventLoopFuture<ByteBuffer>
+    {
+        future.map { value in
+            var out = ByteBuffer()
+            write(&out, value)
+            return out
+        }.recover { error in Server.errorReply(Server.replyText(for: error)) }
+    }
 }

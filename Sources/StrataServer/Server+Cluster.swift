@@ -38,7 +38,10 @@ extension Server {
         if allHere { return .local(replicate: isWrite) }
         if keys.count == 1 || Set(ownerLists.map { $0.first }).count == 1 {
             guard let owners = ownerLists.first, !owners.isEmpty else {
-                return .remote(eventLoop.makeSucceededFuture(Server.errorReply("ERR no live owner of this key in the cluster")))
+                let message =
+                    cluster.membership.member(me)?.state == .joining && cluster.ring.nodes.isEmpty
+                    ? "ERR this node is waiting to be admitted to the cluster; use another node" : "ERR no live owner of this key in the cluster"
+                return .remote(eventLoop.makeSucceededFuture(Server.errorReply(message)))
             }
             return .remote(forward(arguments, to: owners, session: session, eventLoop: eventLoop))
         }
@@ -157,15 +160,19 @@ extension Server {
                     : eventLoop.makeFailedFuture(CommandError("ERR write quorum of \(quorum) not reached (1 node has the write)"))
             }
             let record = diskPool.runIfActive(eventLoop: eventLoop) { store.exportRecord(key) }
+            let started = NIODeadline.now()
             let acks = targets.map { target -> EventLoopFuture<Bool> in
                 record.flatMap { record -> EventLoopFuture<Bool> in
                     guard let record else { return eventLoop.makeSucceededFuture(false) }
+                    self.replicationInFlight.add(1, ordering: .relaxed)
                     return cluster.send(
                         [ByteBuffer(string: "STRATA.REPLICATE"), ByteBuffer(bytes: key), ByteBuffer(bytes: record)], to: target
                     ).hop(to: eventLoop).map { reply in reply.kind == .integer }.recover { _ in false }
+                        .always { _ in self.replicationInFlight.subtract(1, ordering: .relaxed) }
                 }.map { ok in
                     if ok {
                         metrics.replicated.increment()
+                        metrics.replicationLag.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
                     } else {
                         metrics.replicationFailures.increment()
                         self.hint(key, for: target)  // handed off when the target answers again

@@ -1,4 +1,5 @@
 import NIOCore
+import Prometheus
 import RESP
 import StrataCluster
 import StrataStore
@@ -44,13 +45,13 @@ extension Server {
             guard let self else { return }
             _ = self.handOff(to: peer, eventLoop: group.next())
         }
-        for peer in cluster.configuration.peers.map(\.id) {
+        for peer in cluster.peerIDs {
             repairWithRetries(from: peer, attempts: 30, eventLoop: group.next())
         }
         _ = group.next().scheduleRepeatedTask(initialDelay: Server.repairInterval, delay: Server.repairInterval) {
             [weak self] _ in
             guard let self else { return }
-            for peer in cluster.configuration.peers.map(\.id) where cluster.isLive(peer) {
+            for peer in cluster.peerIDs where cluster.isLive(peer) {
                 _ = self.pull(from: peer, eventLoop: group.next())
             }
         }
@@ -71,17 +72,18 @@ extension Server {
     }
 
     /// Pulls the records this node owns from `peer`, applying the newer ones; returns how many.
-    func pull(from peer: NodeID, cursor: [UInt8] = RecordCursorBytes.start, applied: Int = 0, eventLoop: any EventLoop)
-        -> EventLoopFuture<Int>
-    {
+    func pull(
+        from peer: NodeID, cursor: [UInt8] = RecordCursorBytes.start, applied: Int = 0, counter: Prometheus.Counter? = nil,
+        eventLoop: any EventLoop
+    ) -> EventLoopFuture<Int> {
         guard let cluster else { return eventLoop.makeSucceededFuture(0) }
         let store = self.store
-        let metrics = self.metrics
+        let counter = counter ?? metrics.repaired
         let request = [
             ByteBuffer(string: "STRATA.SYNC"), ByteBuffer(string: cluster.nodeID.name), ByteBuffer(bytes: cursor),
             ByteBuffer(string: String(Server.syncBatch)),
         ]
-        return cluster.send(request, to: peer).hop(to: eventLoop).flatMap { reply in
+        return cluster.send(request, to: peer, timeout: Server.streamTimeout).hop(to: eventLoop).flatMap { reply in
             guard reply.kind == .array, reply.elements.count == 2, let next = reply.elements[0].payload else {
                 return eventLoop.makeFailedFuture(CommandError("unexpected STRATA.SYNC reply: \(reply.string ?? "?")"))
             }
@@ -94,9 +96,9 @@ extension Server {
                 }
                 return count
             }.flatMap { count in
-                metrics.repaired.increment(by: Int64(count))
+                counter.increment(by: Int64(count))
                 if nextCursor.isEmpty { return eventLoop.makeSucceededFuture(applied + count) }
-                return self.pull(from: peer, cursor: nextCursor, applied: applied + count, eventLoop: eventLoop)
+                return self.pull(from: peer, cursor: nextCursor, applied: applied + count, counter: counter, eventLoop: eventLoop)
             }
         }
     }

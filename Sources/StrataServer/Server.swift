@@ -19,6 +19,14 @@ public final class Server: Sendable {
     /// Keys whose writes an owner missed while down, by owner (hinted handoff).
     let hints = Locked<[String: Set<[UInt8]>]>([:])
     let hintFile: HintFile
+    /// Where the newest cluster membership is kept.
+    let membershipFile: MembershipFile
+    /// Which membership moves (join or leave streaming, clean-up) this node is running.
+    let moves = Locked(Moves())
+    /// Called once this node has left the cluster (set by whoever runs the server, to exit).
+    let onLeft = Locked<(@Sendable () -> Void)?>(nil)
+    /// Copies of writes sent to other owners and not yet acknowledged.
+    let replicationInFlight = Atomic<Int>(0)
     /// The cluster this node is part of; nil or without peers: every key is local.
     public let cluster: Cluster?
     let startedAt = currentTimeMilliseconds()
@@ -40,6 +48,7 @@ public final class Server: Sendable {
     ) {
         self.cluster = cluster
         self.hintFile = HintFile(dataDirectory: configuration.dataDirectory.isEmpty ? "." : configuration.dataDirectory)
+        self.membershipFile = MembershipFile(dataDirectory: configuration.dataDirectory)
         self.store = store
         self.configuration = configuration
         self.metrics = metrics

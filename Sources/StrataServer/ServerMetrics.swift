@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Prometheus
+import StrataCluster
 import StrataStore
 
 /// The latency buckets of every duration histogram, 25 µs to 2.5 s.
@@ -45,6 +46,15 @@ public final class ServerMetrics: Sendable {
     let repaired: Prometheus.Counter
     let handedOff: Prometheus.Counter
     let hintsPending: Prometheus.Gauge
+    let rebalanced: Prometheus.Counter
+    let replicationLag: DurationHistogram
+    let rangesEqual: Prometheus.Counter
+    let rangesDiffering: Prometheus.Counter
+    private let replicationInFlight: Prometheus.Gauge
+    private let ringEpoch: Prometheus.Gauge
+    private let membersByState: [Membership.Member.State: Prometheus.Gauge]
+    /// `strata_peer_up` gauges by peer, so that a peer that leaves the cluster is dropped.
+    private let peerUp = Locked<[NodeID: Prometheus.Gauge]>([:])
     private let unknownCommand: CommandMetrics
     private let residentMemory: Prometheus.Gauge
     private let cpuSeconds: Prometheus.Counter
@@ -78,6 +88,25 @@ public final class ServerMetrics: Sendable {
             descriptor: descriptor("strata_hints_replayed_total", "Missed writes handed to an owner that came back."))
         hintsPending = registry.makeGauge(
             descriptor: descriptor("strata_hints_pending", "Keys whose writes a down owner missed, waiting to be handed off."))
+        rebalanced = registry.makeCounter(
+            descriptor: descriptor(
+                "strata_rebalance_keys_total", "Records moved to their new owners because a node joined or left."))
+        replicationLag = registry.makeDurationHistogram(
+            descriptor: descriptor(
+                "strata_replication_lag_seconds", "Time from a write's local apply to another owner acknowledging its copy."),
+            buckets: latencyBuckets)
+        let ranges = descriptor("strata_antientropy_ranges_total", "Ring ranges compared with a peer by anti-entropy, by result.")
+        rangesEqual = registry.makeCounter(descriptor: ranges, labels: [("result", "equal")])
+        rangesDiffering = registry.makeCounter(descriptor: ranges, labels: [("result", "differing")])
+        replicationInFlight = registry.makeGauge(
+            descriptor: descriptor("strata_replication_in_flight", "Copies of writes sent to other owners and not yet acknowledged."))
+        ringEpoch = registry.makeGauge(
+            descriptor: descriptor("strata_ring_epoch", "The cluster membership epoch this node has (rises with every join or leave)."))
+        let members = descriptor("strata_cluster_members", "Cluster members this node knows, by membership state.")
+        membersByState = Dictionary(
+            uniqueKeysWithValues: [Membership.Member.State.normal, .joining, .leaving].map {
+                ($0, registry.makeGauge(descriptor: members, labels: [("state", $0.rawValue)]))
+            })
         storeMetrics = StoreMetrics(registry: registry)
         // The process, under the standard client-library names dashboards already know.
         residentMemory = registry.makeGauge(descriptor: descriptor("process_resident_memory_bytes", "Resident memory size in bytes."))
@@ -119,10 +148,25 @@ public final class ServerMetrics: Sendable {
         if let server {
             connectedClients.set(Double(server.connectedClients))
             hintsPending.set(Double(server.pendingHints))
+            replicationInFlight.set(Double(server.replicationInFlight.load(ordering: .relaxed)))
             if let cluster = server.cluster {
+                let membership = cluster.membership
+                ringEpoch.set(Double(membership.epoch))
+                for (state, gauge) in membersByState {
+                    gauge.set(Double(membership.members.filter { $0.state == state }.count))
+                }
                 let up = descriptor("strata_peer_up", "1 if this node can reach the peer, else 0.")
-                for (peer, state) in cluster.peerStates {
-                    registry.makeGauge(descriptor: up, labels: [("peer", peer.name)]).set(to: state.up ? 1.0 : 0.0)
+                let states = cluster.peerStates
+                let registry = self.registry
+                peerUp.withLock { gauges in
+                    for (peer, gauge) in gauges where states[peer] == nil {
+                        registry.unregisterGauge(gauge)
+                        gauges[peer] = nil
+                    }
+                    for (peer, state) in states {
+                        if gauges[peer] == nil { gauges[peer] = registry.makeGauge(descriptor: up, labels: [("peer", peer.name)]) }
+                        gauges[peer]?.set(to: state.up ? 1.0 : 0.0)
+                    }
                 }
             }
         }

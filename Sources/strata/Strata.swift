@@ -56,7 +56,7 @@ enum EnvironmentDefaults {
     static let options = [
         "data-dir", "bind", "port", "http-port", "memory", "disk", "compress-threshold", "fsync", "requirepass",
         "max-value-size", "max-clients", "log-level", "snapshot-interval", "io-threads", "disk-threads",
-        "node-id", "peers", "replicas", "write-quorum", "vnodes",
+        "node-id", "peers", "join", "advertise", "replicas", "write-quorum", "vnodes",
     ]
 
     static func apply(to arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
@@ -132,6 +132,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The other nodes: id=host:port,id=host:port (their client ports). None: a single node.")
     var peers: String?
 
+    @Option(help: "A member of a running cluster (host:port) to ask to admit this node; its ranges then stream to it.")
+    var join: String?
+
+    @Option(help: "The address peers reach this node at (host:port). Default: its entry in --peers, else --bind:--port.")
+    var advertise: String?
+
     @Option(help: "Owners (copies) of every key in a cluster.")
     var replicas = 2
 
@@ -170,6 +176,17 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--replicas must be between 1 and the number of nodes (\(parsed.count + 1))")
             }
         }
+        if let join {
+            guard ClusterConfiguration.parseAddress(join) != nil else { throw ValidationError("--join: '\(join)' is not host:port") }
+            guard nodeID != nil else { throw ValidationError("--node-id is required with --join") }
+            guard port != 0 || advertise != nil else { throw ValidationError("--join needs a fixed --port (or --advertise)") }
+        }
+        if let advertise, ClusterConfiguration.parseAddress(advertise) == nil {
+            throw ValidationError("--advertise: '\(advertise)' is not host:port")
+        }
+        if let nodeID, !Membership.isValidName(nodeID) {
+            throw ValidationError("--node-id: '\(nodeID)' must be 1 to 64 characters without spaces")
+        }
         guard replicas >= 1 else { throw ValidationError("--replicas must be at least 1") }
         guard (1...replicas).contains(writeQuorum) else { throw ValidationError("--write-quorum must be between 1 and --replicas") }
         guard vnodes >= 1 && vnodes <= 4096 else { throw ValidationError("--vnodes must be between 1 and 4096") }
@@ -205,12 +222,14 @@ struct Serve: AsyncParsableCommand {
             diskThreads: diskThreads, dataDirectory: dataDir)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: ioThreads)
         var cluster: Cluster? = nil
-        if let peers, let parsed = ClusterConfiguration.parsePeers(peers), let nodeID {
-            cluster = Cluster(
-                configuration: ClusterConfiguration(
-                    nodeID: NodeID(nodeID), peers: parsed, replicas: replicas, writeQuorum: writeQuorum,
-                    virtualNodes: vnodes, password: requirepass),
-                group: group, logger: Logger(label: "strata.cluster"))
+        if let nodeID, peers != nil || join != nil {
+            do {
+                cluster = try makeCluster(nodeID: NodeID(nodeID), group: group)
+            } catch {
+                store.close()
+                try? await group.shutdownGracefully()
+                throw error
+            }
         }
         let server = Server(store: store, configuration: configuration, metrics: metrics, logger: logger, cluster: cluster)
         let resp = RESPService(server: server, group: group, logger: logger)
@@ -235,6 +254,10 @@ struct Serve: AsyncParsableCommand {
                 logger: logger))
         cluster?.start()
         server.startClusterRepair(group: group)
+        server.startMembership(group: group) {
+            // This node has left the cluster: stop as if by SIGTERM.
+            Task { await services.triggerGracefulShutdown() }
+        }
         defer { cluster?.stop() }
         do {
             try await services.run()
@@ -245,6 +268,31 @@ struct Serve: AsyncParsableCommand {
         }
         try? await group.shutdownGracefully()
         logger.info("stopped")
+    }
+
+    /// The cluster this node is in: the membership saved in the data directory (the newest it
+    /// saw), else the one `--peers` or `--join` describes.
+    private func makeCluster(nodeID: NodeID, group: any EventLoopGroup) throws -> Cluster {
+        let defaultHost = bind == "0.0.0.0" || bind == "::" ? "127.0.0.1" : bind
+        let address = advertise.flatMap(ClusterConfiguration.parseAddress) ?? (defaultHost, port)
+        let configuration = ClusterConfiguration(
+            nodeID: nodeID, peers: peers.flatMap(ClusterConfiguration.parsePeers) ?? [], address: address,
+            join: join.flatMap(ClusterConfiguration.parseAddress), replicas: replicas, writeQuorum: writeQuorum,
+            virtualNodes: vnodes, password: requirepass)
+        var saved: Membership?
+        do {
+            saved = try MembershipFile(dataDirectory: dataDir).load()
+        } catch {
+            throw StartupError(description: "cannot read the saved cluster membership in \(dataDir)/membership: it is damaged")
+        }
+        if let membership = saved, membership.member(nodeID) == nil {
+            guard join != nil else {
+                throw StartupError(
+                    description: "this node left the cluster (membership epoch \(membership.epoch)); start it with --join host:port to rejoin")
+            }
+            saved = nil  // rejoining: start over as a joiner
+        }
+        return Cluster(configuration: configuration, membership: saved, group: group, logger: Logger(label: "strata.cluster"))
     }
 
     private func describe(_ error: any Error) -> String {
