@@ -60,18 +60,34 @@ extension Commands {
             }
         },
 
-        // STRATA.SYNC node cursor count: a batch of the records `node` owns, for repair.
-        CommandSpec("strata.sync", arity: 4, flags: .admin) { inv in
+        // STRATA.SYNC node cursor count [bits bitmap]: a batch of the records `node` owns, for
+        // repair; with `bits` and `bitmap`, only those in the marked hash ranges (anti-entropy).
+        CommandSpec("strata.sync", arity: -4, flags: .admin) { inv in
             guard inv.session.state.withLock({ $0.isPeer }), let cluster = inv.server.cluster else {
                 throw CommandError("ERR STRATA.SYNC is for cluster peers")
             }
+            guard inv.arguments.count == 4 || inv.arguments.count == 6 else { throw CommandError.arity("strata.sync") }
             guard let cursor = TieredStore.RecordCursor(bytes: inv.bytes(2)) else { throw CommandError("ERR invalid cursor") }
             let node = NodeID(inv.string(1))
             let count = try inv.integer(3)
+            var ranges: (bits: Int, bitmap: [UInt8])? = nil
+            if inv.arguments.count == 6 {
+                let bits = try inv.integer(4)
+                let bitmap = inv.bytes(5)
+                guard (1...16).contains(bits), bitmap.count == (1 << bits + 7) / 8 else { throw CommandError("ERR invalid range filter") }
+                ranges = (bits, bitmap)
+            }
+            let filter = ranges
             let store = inv.store
             return inv.offload { out, _ in
                 let (records, next) = try store.scanRecords(from: cursor, limit: min(max(count, 1), 10_000))
-                let owned = records.filter { cluster.allOwners(of: $0.key).contains(node) }
+                let owned = records.filter { pair in
+                    if let filter {
+                        let range = Int(StableHash.hash(pair.key) >> (64 - UInt64(filter.bits)))
+                        guard filter.bitmap[range / 8] & (1 << (range % 8)) != 0 else { return false }
+                    }
+                    return cluster.allOwners(of: pair.key).contains(node)
+                }
                 out.writeRESPArrayHeader(2)
                 out.writeRESPBulk(next?.bytes ?? [])
                 out.writeRESPArrayHeader(owned.count * 2)
@@ -79,6 +95,29 @@ extension Commands {
                     out.writeRESPBulk(pair.key)
                     out.writeRESPBulk(pair.record)
                 }
+            }
+        },
+
+        // STRATA.DIGEST node bits: per hash range, a digest of the keys this node and `node` both
+        // own (8 bytes per range, big-endian), for anti-entropy.
+        CommandSpec("strata.digest", arity: 3, flags: .admin) { inv in
+            guard inv.session.state.withLock({ $0.isPeer }), let cluster = inv.server.cluster else {
+                throw CommandError("ERR STRATA.DIGEST is for cluster peers")
+            }
+            let node = NodeID(inv.string(1))
+            let bits = try inv.integer(2)
+            guard (1...16).contains(bits) else { throw CommandError("ERR digest bits must be 1 to 16") }
+            let me = cluster.nodeID
+            let store = inv.store
+            return inv.offload { out, _ in
+                let digests = try Server.rangeDigests(of: store, bits: bits) { key in
+                    let owners = cluster.allOwners(of: key)
+                    return owners.contains(me) && owners.contains(node)
+                }
+                var payload = ByteBuffer()
+                payload.reserveCapacity(digests.count * 8)
+                for digest in digests { payload.writeInteger(digest) }
+                out.writeRESPBulk(payload)
             }
         },
 

@@ -8,15 +8,18 @@ import StrataStore
 ///
 /// - Hinted handoff: a write whose owner is down is remembered (the key, per owner) by the node
 ///   that coordinated it; when that owner answers again, the keys' current records are sent to it.
-/// - Repair: a node that starts pulls, from every peer, the records of every key it owns
-///   (`STRATA.SYNC`, a scan of the peer's store) and keeps whichever version is newest; and every
-///   `repairInterval` it does the same with each peer in turn, which catches anything else.
+/// - Anti-entropy: a node that starts, and every `repairInterval` after, compares with each peer
+///   the keys they both own, range by range: the hash space is cut into 2^`digestBits` ranges by
+///   the top bits of each key's `StableHash`, and each side sends a digest per range (the XOR of
+///   a hash of every key and its record's version, `STRATA.DIGEST`). Only the ranges whose
+///   digests differ are pulled (`STRATA.SYNC` with a range filter), keeping the newest version
+///   of each record. Each node pulls what it is missing; the peer's own repair pulls the rest.
 /// Hints are kept in memory and in `HintFile`s, so a coordinator that restarts still hands off.
-/// A full scan per repair is simple and correct; range digests, so that only differing ranges
-///   travel, are the next step.
 extension Server {
     static let repairInterval: TimeAmount = .minutes(5)
     static let syncBatch = 500
+    /// Anti-entropy compares 2^10 = 1024 ranges per pair of nodes.
+    static let digestBits = 10
 
     /// Remembers that `node` missed the write of `key`.
     func hint(_ key: [UInt8], for node: NodeID) {
@@ -52,13 +55,13 @@ extension Server {
             [weak self] _ in
             guard let self else { return }
             for peer in cluster.peerIDs where cluster.isLive(peer) {
-                _ = self.pull(from: peer, eventLoop: group.next())
+                _ = self.repair(from: peer, eventLoop: group.next())
             }
         }
     }
 
     private func repairWithRetries(from peer: NodeID, attempts: Int, eventLoop: any EventLoop) {
-        pull(from: peer, eventLoop: eventLoop).whenComplete { [weak self] result in
+        repair(from: peer, eventLoop: eventLoop).whenComplete { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let applied):
@@ -71,18 +74,82 @@ extension Server {
         }
     }
 
-    /// Pulls the records this node owns from `peer`, applying the newer ones; returns how many.
+    /// Anti-entropy with `peer`: compares range digests of the keys both own and pulls the
+    /// ranges that differ. Succeeds with the number of newer records applied.
+    func repair(from peer: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Int> {
+        guard let cluster else { return eventLoop.makeSucceededFuture(0) }
+        let bits = Server.digestBits
+        let me = cluster.nodeID
+        let request = [ByteBuffer(string: "STRATA.DIGEST"), ByteBuffer(string: me.name), ByteBuffer(string: String(bits))]
+        let theirs = cluster.send(request, to: peer, timeout: .seconds(60)).hop(to: eventLoop).flatMapThrowing { reply in
+            guard let payload = reply.payload, payload.readableBytes == 8 << bits else {
+                throw CommandError("unexpected STRATA.DIGEST reply: \(reply.string ?? "?")")
+            }
+            return payload
+        }
+        return theirs.flatMap { remote in
+            self.diskPool.runIfActive(eventLoop: eventLoop) {
+                try Server.rangeDigests(of: self.store, bits: bits) { key in
+                    let owners = cluster.allOwners(of: key)
+                    return owners.contains(me) && owners.contains(peer)
+                }
+            }.flatMap { local in
+                var differing = [UInt8](repeating: 0, count: (1 << bits) / 8)
+                var count = 0
+                for range in 0..<(1 << bits) where remote.getInteger(at: remote.readerIndex + range * 8, as: UInt64.self) != local[range] {
+                    differing[range / 8] |= 1 << (range % 8)
+                    count += 1
+                }
+                self.metrics.rangesEqual.increment(by: Int64((1 << bits) - count))
+                self.metrics.rangesDiffering.increment(by: Int64(count))
+                guard count > 0 else { return eventLoop.makeSucceededFuture(0) }
+                self.logger.info("anti-entropy: ranges differ", metadata: ["peer": "\(peer)", "ranges": "\(count)"])
+                return self.pull(from: peer, ranges: (bits, differing), eventLoop: eventLoop)
+            }
+        }
+    }
+
+    /// Per range of the hash space (the top `bits` bits of a key's hash), the XOR of a hash of
+    /// each selected key with its record's version. Reads the whole disk tier.
+    static func rangeDigests(of store: TieredStore, bits: Int, selecting: ([UInt8]) -> Bool) throws -> [UInt64] {
+        var digests = [UInt64](repeating: 0, count: 1 << bits)
+        var cursor = TieredStore.RecordCursor.start
+        while true {
+            let (records, next) = try store.scanRecords(from: cursor, limit: 1000)
+            for (key, record) in records where selecting(key) {
+                guard let version = TieredStore.version(ofRecord: record) else { continue }
+                let hash = StableHash.hash(key)
+                digests[Int(hash >> (64 - UInt64(bits)))] ^= Server.digestEntry(hash, version)
+            }
+            guard let next else { return digests }
+            cursor = next
+        }
+    }
+
+    /// One range-digest entry: a key's hash mixed with its record's version.
+    static func digestEntry(_ keyHash: UInt64, _ version: Version) -> UInt64 {
+        var z = keyHash ^ (version.clock &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(version.node) << 32)
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Pulls the records this node owns from `peer` (only those in `ranges` when given: the
+    /// digest bits and a bitmap of ranges), applying the newer ones; returns how many.
     func pull(
-        from peer: NodeID, cursor: [UInt8] = RecordCursorBytes.start, applied: Int = 0, counter: Prometheus.Counter? = nil,
-        eventLoop: any EventLoop
+        from peer: NodeID, ranges: (bits: Int, bitmap: [UInt8])? = nil, cursor: [UInt8] = RecordCursorBytes.start,
+        applied: Int = 0, counter: Prometheus.Counter? = nil, eventLoop: any EventLoop
     ) -> EventLoopFuture<Int> {
         guard let cluster else { return eventLoop.makeSucceededFuture(0) }
         let store = self.store
         let counter = counter ?? metrics.repaired
-        let request = [
+        var request = [
             ByteBuffer(string: "STRATA.SYNC"), ByteBuffer(string: cluster.nodeID.name), ByteBuffer(bytes: cursor),
             ByteBuffer(string: String(Server.syncBatch)),
         ]
+        if let ranges {
+            request += [ByteBuffer(string: String(ranges.bits)), ByteBuffer(bytes: ranges.bitmap)]
+        }
         return cluster.send(request, to: peer, timeout: Server.streamTimeout).hop(to: eventLoop).flatMap { reply in
             guard reply.kind == .array, reply.elements.count == 2, let next = reply.elements[0].payload else {
                 return eventLoop.makeFailedFuture(CommandError("unexpected STRATA.SYNC reply: \(reply.string ?? "?")"))
@@ -98,7 +165,8 @@ extension Server {
             }.flatMap { count in
                 counter.increment(by: Int64(count))
                 if nextCursor.isEmpty { return eventLoop.makeSucceededFuture(applied + count) }
-                return self.pull(from: peer, cursor: nextCursor, applied: applied + count, counter: counter, eventLoop: eventLoop)
+                return self.pull(
+                    from: peer, ranges: ranges, cursor: nextCursor, applied: applied + count, counter: counter, eventLoop: eventLoop)
             }
         }
     }

@@ -36,8 +36,11 @@ extension TieredStore {
 
     /// Every stored record (values, then tombstones), `limit` at a time, for repairing another
     /// replica: the records after `cursor` and where to continue (nil when done).
+    /// A scan that starts at `RecordCursor.start` first waits until every write made before it is
+    /// in the disk tier; later batches do not wait again (writes made during a scan reach other
+    /// replicas by replication, not by the scan).
     public func scanRecords(from cursor: RecordCursor, limit: Int) throws -> (records: [(key: [UInt8], record: [UInt8])], next: RecordCursor?) {
-        try waitCommitted()
+        if cursor == .start { try waitCommitted() }
         let dbi = cursor.tombstones ? disk.tombstones : disk.data
         let (records, next) = try disk.scanRecords(dbi, after: cursor.after, limit: max(1, limit))
         let pairs = records.map { (key: $0.0, record: $0.1) }

@@ -1,8 +1,8 @@
 """A three-node cluster with two replicas per key, on loopback: replication, routing through any
 node, and a node that dies (SIGKILL) or hangs (SIGSTOP) while clients keep working.
 
-Hinted handoff, anti-entropy repair and nodes joining or leaving a running cluster are not built
-yet (see the README's known limits); these tests cover what is.
+Nodes joining and leaving are in test_membership.py, anti-entropy by range digests in
+test_antientropy.py.
 """
 import signal
 import threading
