@@ -95,7 +95,7 @@ extension Commands {
             let (key, store) = (inv.bytes(1), inv.store)
             return inv.offload { out, version in
                 let info = store.tier(of: key)
-                out.writeRESPMapHeader(4, version)
+                out.writeRESPMapHeader(5, version)
                 out.writeRESPBulk("tier")
                 out.writeRESPBulk(info.tier.rawValue)
                 out.writeRESPBulk("value_bytes")
@@ -104,6 +104,8 @@ extension Commands {
                 out.writeRESPInteger(info.storedLength)
                 out.writeRESPBulk("compressed")
                 out.writeRESPInteger(info.compressed ? 1 : 0)
+                out.writeRESPBulk("version")
+                out.writeRESPBulk(info.version.map { "\($0)" } ?? "")
             }
         },
     ]

@@ -47,6 +47,8 @@ public struct TierInfo: Sendable, Equatable {
     public var storedLength: Int
     /// Whether the disk copy is zlib-compressed.
     public var compressed: Bool
+    /// The version of the stored record (replicas of a key that agree have the same one).
+    public var version: Version? = nil
 
     public static let none = TierInfo(tier: .none, valueLength: 0, storedLength: 0, compressed: false)
 }

@@ -36,7 +36,7 @@ extension TieredStore {
                 {
                     info = TierInfo(
                         tier: .disk, valueLength: header.rawLength, storedLength: record.count,
-                        compressed: header.flags.contains(.compressed))
+                        compressed: header.flags.contains(.compressed), version: header.version)
                 }
                 if inMemory {
                     info.tier = .memory
