@@ -121,7 +121,7 @@ extension Commands {
             }
         },
 
-        // STRATA.CLUSTER [NODES | OWNERS key | EPOCH | MEMBERSHIP | JOIN id host:port | LEAVE [id]]
+        // STRATA.CLUSTER [NODES | OWNERS key | EPOCH | MEMBERSHIP | JOIN id host:port | LEAVE [id] | FORGET id]
         CommandSpec("strata.cluster", arity: -1, flags: .admin) { inv in
             let sub = inv.arguments.count > 1 ? inv.upper(1) : "NODES"
             guard let cluster = inv.server.cluster else {
@@ -179,9 +179,13 @@ extension Commands {
                 let id = inv.arguments.count == 3 ? NodeID(inv.string(2)) : cluster.nodeID
                 let future = inv.server.startLeave(id, eventLoop: inv.eventLoop)
                 return .deferred(Commands.reply(future) { out, _ in out.writeStaticString("+OK\r\n") })
+            case "FORGET":
+                guard inv.arguments.count == 3 else { throw CommandError.arity("strata.cluster|forget") }
+                let future = inv.server.forget(NodeID(inv.string(2)), eventLoop: inv.eventLoop)
+                return .deferred(Commands.reply(future) { out, _ in out.writeStaticString("+OK\r\n") })
             default:
                 throw CommandError(
-                    "ERR unknown subcommand '\(inv.string(1))'. Try STRATA.CLUSTER NODES, OWNERS key, EPOCH, JOIN id host:port or LEAVE [id].")
+                    "ERR unknown subcommand '\(inv.string(1))'. Try STRATA.CLUSTER NODES, OWNERS key, EPOCH, JOIN id host:port, LEAVE [id] or FORGET id.")
             }
             return .done
         },

@@ -78,7 +78,16 @@ extension Server {
         if new.isSettled && old.servingNodes != new.servingNodes {
             // Give the new membership a moment to reach every node, then hand over what moved.
             let epoch = new.epoch
-            eventLoop.scheduleTask(in: .seconds(2)) { self.cleanUp(epoch: epoch, eventLoop: eventLoop) }
+            eventLoop.scheduleTask(in: .seconds(2)) {
+                self.cleanUp(epoch: epoch, eventLoop: eventLoop)
+                // And compare with every peer now rather than at the next periodic repair: a key
+                // whose owners changed gets its copies from whoever has them.
+                for peer in cluster.peerIDs where cluster.isLive(peer) {
+                    self.repair(from: peer, eventLoop: eventLoop).whenFailure { error in
+                        self.logger.info("anti-entropy after a change failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                    }
+                }
+            }
         }
         resumeMoves(new, eventLoop: eventLoop)
     }
@@ -141,6 +150,10 @@ extension Server {
             return eventLoop.makeFailedFuture(CommandError("ERR \(id) is not a member of this cluster"))
         }
         if member.state == .leaving { return eventLoop.makeSucceededFuture(current) }
+        guard cluster.isLive(id) else {
+            return eventLoop.makeFailedFuture(
+                CommandError("ERR \(id) is down and cannot hand over its ranges; STRATA.CLUSTER FORGET \(id) removes it"))
+        }
         let remaining = current.futureNodes.count - 1
         guard remaining >= cluster.configuration.replicas else {
             return eventLoop.makeFailedFuture(
@@ -151,14 +164,34 @@ extension Server {
         return change(eventLoop: eventLoop) { current.with(leaving) }
     }
 
-    /// Runs one change at a time, and only on a settled membership.
-    private func change(eventLoop: any EventLoop, _ make: () -> Membership) -> EventLoopFuture<Membership> {
+    /// `STRATA.CLUSTER FORGET id`: removes a member that is gone for good (dead, or stuck joining
+    /// or leaving). Its keys are copied again from their other owners by the anti-entropy that
+    /// follows every change.
+    func forget(_ id: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Membership> {
+        guard let cluster else { return eventLoop.makeFailedFuture(CommandError("ERR this node is not in a cluster")) }
+        let current = cluster.membership
+        guard current.member(id) != nil else {
+            return eventLoop.makeFailedFuture(CommandError("ERR \(id) is not a member of this cluster"))
+        }
+        guard id != cluster.nodeID else {
+            return eventLoop.makeFailedFuture(CommandError("ERR a node cannot forget itself; use STRATA.CLUSTER LEAVE"))
+        }
+        guard !cluster.isLive(id) else {
+            return eventLoop.makeFailedFuture(CommandError("ERR \(id) is up; use STRATA.CLUSTER LEAVE \(id) so it hands over its ranges"))
+        }
+        return change(eventLoop: eventLoop, evenIfMoving: true) { current.without(id) }
+    }
+
+    /// Runs one change at a time, and (unless `evenIfMoving`) only on a settled membership.
+    private func change(eventLoop: any EventLoop, evenIfMoving: Bool = false, _ make: () -> Membership)
+        -> EventLoopFuture<Membership>
+    {
         guard let cluster else { return eventLoop.makeFailedFuture(CommandError("ERR this node is not in a cluster")) }
         let mayStart = moves.withLock { moves -> Bool in
             defer { moves.changing = true }
             return !moves.changing
         }
-        guard mayStart && cluster.membership.isSettled else {
+        guard mayStart && (evenIfMoving || cluster.membership.isSettled) else {
             if mayStart { moves.withLock { $0.changing = false } }
             return eventLoop.makeFailedFuture(
                 CommandError("ERR a membership change is in progress (epoch \(cluster.epoch)); retry when it is done"))

@@ -186,3 +186,35 @@ def test_membership_changes_are_validated(make_node):
         raise AssertionError("a leave below --replicas nodes was accepted")
     except redis.ResponseError as error:
         assert "would remain" in str(error)
+
+
+def test_a_dead_node_is_forgotten_and_its_keys_are_copied_again(make_node):
+    cluster = start_cluster(make_node)
+    n1, n2, n3 = cluster["n1"], cluster["n2"], cluster["n3"]
+    c1 = n1.client()
+    keys = [f"fg:{i}" for i in range(600)]
+    pipe = c1.pipeline(transaction=False)
+    for key in keys:
+        pipe.set(key, key)
+    pipe.execute()
+    time.sleep(0.5)
+    n3.kill()
+    wait_until(lambda: nodes_view(n1)[0]["n3"][0] == "down", 10, "n3 to be down")
+    try:
+        c1.execute_command("STRATA.CLUSTER", "LEAVE", "n3")
+        raise AssertionError("a dead node was asked to leave")
+    except redis.ResponseError as error:
+        assert "FORGET" in str(error)
+    try:
+        c1.execute_command("STRATA.CLUSTER", "FORGET", "n2")
+        raise AssertionError("a live node was forgotten")
+    except redis.ResponseError as error:
+        assert "is up" in str(error)
+    assert c1.execute_command("STRATA.CLUSTER", "FORGET", "n3") == b"OK"
+    wait_until(lambda: settled([n1, n2], ["n1", "n2"]), 20, "n3 to be forgotten everywhere")
+    # Two nodes, two replicas: every key ends up on both, copied from whichever node had it.
+    clients = {"n1": n1.client(), "n2": n2.client()}
+    wait_until(lambda: all(tier(c, k) != "none" for c in clients.values() for k in keys), 30,
+               "every key to be on both remaining nodes")
+    for client in clients.values():
+        assert client.mget(keys) == [k.encode() for k in keys]
