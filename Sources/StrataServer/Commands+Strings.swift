@@ -50,7 +50,7 @@ extension Commands {
             case .miss:
                 let store = inv.store
                 return inv.offload { out, version in
-                    let found: Void? = key.withUnsafeReadableBytes { k in store.get(k) { v in out.writeRESPBulk(v) } }
+                    let found: Void? = key.withUnsafeReadableBytes { k in store.getAfterMemoryMiss(k) { v in out.writeRESPBulk(v) } }
                     if found == nil { out.writeRESPNull(version) }
                 }
             }

@@ -149,9 +149,20 @@ public final class TieredStore: Sendable {
             scheduleExpiredCleanup(key, now: now)
             return nil
         case .miss:
-            guard let entry = readThrough(key, hash: hash, now: now, promote: true) else { return nil }
+            guard let entry = readThrough(key, hash: hash, now: now, promote: true, count: true) else { return nil }
             return entry.value.withUnsafeBytes(body)
         }
+    }
+
+    /// `get` for a read whose memory miss `getFromMemory` already counted: looks in memory again
+    /// (another reader may have promoted the key meanwhile) without counting, then on disk.
+    public func getAfterMemoryMiss<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        let hash = StableHash.hash(key)
+        let now = currentTimeMilliseconds()
+        var result: R? = nil
+        if memory.peek(key, hash: hash, now: now, { value, _ in result = body(value) }) { return result }
+        guard let entry = readThrough(key, hash: hash, now: now, promote: true, count: true) else { return nil }
+        return entry.value.withUnsafeBytes(body)
     }
 
     /// Like `get`, but only looks in memory: `.miss` means the caller should try `get` off the
@@ -214,13 +225,14 @@ public final class TieredStore: Sendable {
     }
 
     /// Reads `key` from the write queue or disk, promoting it into memory if asked.
-    func readThrough(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, promote: Bool) -> Entry? {
-        locks.withLock(hash) { current(key, hash: hash, now: now, promote: promote) }
+    func readThrough(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, promote: Bool, count: Bool = false) -> Entry? {
+        locks.withLock(hash) { current(key, hash: hash, now: now, promote: promote, count: count) }
     }
 
     /// The current entry of `key`: memory, then the write queue, then disk. Caller holds the
-    /// key's stripe lock.
-    func current(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, promote: Bool) -> Entry? {
+    /// key's stripe lock. `count`: a client's read that missed memory, so the disk tier's hit or
+    /// miss is counted (lookups made by writes are not reads of the disk tier).
+    func current(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, promote: Bool, count: Bool = false) -> Entry? {
         var found: Entry? = nil
         if memory.peek(key, hash: hash, now: now, { value, expiry in found = Entry(value: [UInt8](value), expiresAt: expiry) }) {
             return found
@@ -235,15 +247,15 @@ public final class TieredStore: Sendable {
                 record = try storageKey.withUnsafeBytes { try disk.read($0) }
             } catch {
                 logger.error("disk tier read failed", metadata: ["error": "\(error)"])
-                counters.add(counters.diskMisses)
+                if count { counters.add(counters.diskMisses) }
                 return nil
             }
         }
         guard let record, let entry = decode(record, key: key, storageKey: storageKey, now: now) else {
-            counters.add(counters.diskMisses)
+            if count { counters.add(counters.diskMisses) }
             return nil
         }
-        counters.add(counters.diskHits)
+        if count { counters.add(counters.diskHits) }
         if promote {
             entry.value.withUnsafeBytes { _ = memory.set(key, hash: hash, value: $0, expiry: entry.expiresAt) }
             counters.add(counters.promotions)

@@ -120,6 +120,40 @@ import Testing
         }
     }
 
+    @Test func tierCountersCountReadsOnlyOnce() throws {
+        try withTemporaryDirectory { path in
+            let store = try openStore(path, memory: 64 << 10, shards: 1)
+            defer { store.close() }
+            let value = [UInt8](repeating: 7, count: 1000)
+            for i in 0..<500 { try store.set(bytes("key\(i)"), value) }
+            #expect(store.tier(of: bytes("key0")).tier == .disk)
+            let before = store.statistics
+            // Writes look keys up (to keep expiry, or for NX), but they are not reads.
+            for i in 0..<50 { try store.set(bytes("key\(i)"), value) }
+            for i in 500..<550 { try store.set(bytes("key\(i)"), value) }
+            #expect(try !store.set(bytes("key1"), value, condition: .ifAbsent))
+            #expect(store.statistics.diskHits == before.diskHits)
+            #expect(store.statistics.diskMisses == before.diskMisses)
+            // A read that misses memory (counted once by getFromMemory) and is found on disk.
+            let key = bytes("key100")
+            #expect(store.tier(of: key).tier == .disk)
+            let memoryMissesBefore = store.statistics.memoryMisses
+            let read = key.withUnsafeBytes { k in store.getFromMemory(k) { $0.count } }
+            guard case .miss = read else { Issue.record("key100 was in memory"); return }
+            let found = key.withUnsafeBytes { k in store.getAfterMemoryMiss(k) { $0.count } }
+            #expect(found == 1000)
+            let after = store.statistics
+            #expect(after.memoryMisses == memoryMissesBefore + 1)
+            #expect(after.diskHits == before.diskHits + 1)
+            // And a key that is nowhere is one memory miss and one disk miss.
+            let absent = bytes("nowhere")
+            let misses = (after.memoryMisses, after.diskMisses)
+            #expect(absent.withUnsafeBytes { k in store.get(k) { $0.count } } == nil)
+            #expect(store.statistics.memoryMisses == misses.0 + 1)
+            #expect(store.statistics.diskMisses == misses.1 + 1)
+        }
+    }
+
     @Test func memoryEvictionSpillsToDiskAndPromotesBack() throws {
         try withTemporaryDirectory { path in
             let memory = 256 << 10
