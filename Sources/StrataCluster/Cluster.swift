@@ -125,10 +125,19 @@ public final class Cluster: Sendable {
         var moving: Bool
     }
 
+    /// Connections to one peer. Client commands forwarded to the peer have their own
+    /// connections, apart from the node-to-node traffic (heartbeats, replication, streaming): a
+    /// forwarded write can wait for replication, and replies on a connection come in order, so
+    /// a replica's acknowledgement queued behind a forwarded write that waits for it (each node
+    /// forwarding to the other) would wait forever.
     struct Peer: Sendable {
+        /// Heartbeats, replication, repair and membership.
+        var control: PeerClient
+        /// Forwarded client commands (RESP2).
         var client: PeerClient
-        /// A connection that speaks RESP3, for relaying replies to RESP3 clients unchanged.
+        /// Forwarded client commands that speak RESP3, for relaying replies to RESP3 clients unchanged.
         var client3: PeerClient
+        var all: [PeerClient] { [control, client, client3] }
     }
 
     public let configuration: ClusterConfiguration
@@ -172,8 +181,11 @@ public final class Cluster: Sendable {
                 if let existing = peers[member.id], existing.client.host == member.host, existing.client.port == member.port {
                     continue
                 }
-                if let old = peers[member.id] { closing += [old.client, old.client3] }
+                if let old = peers[member.id] { closing += old.all }
                 peers[member.id] = Peer(
+                    control: PeerClient(
+                        node: member.id, host: member.host, port: member.port, group: group, handshake: handshake,
+                        timeout: configuration.requestTimeout),
                     client: PeerClient(
                         node: member.id, host: member.host, port: member.port, group: group, handshake: handshake,
                         timeout: configuration.requestTimeout),
@@ -182,7 +194,7 @@ public final class Cluster: Sendable {
                         handshake: handshake + [["HELLO", "3"]], timeout: configuration.requestTimeout))
             }
             for id in Array(peers.keys) where !wanted.contains(where: { $0.id == id }) {
-                if let old = peers.removeValue(forKey: id) { closing += [old.client, old.client3] }
+                if let old = peers.removeValue(forKey: id) { closing += old.all }
             }
         }
         states.withLockedValue { states in
@@ -284,7 +296,7 @@ public final class Cluster: Sendable {
 
     public func stop() {
         heartbeat.withLockedValue { $0?.cancel() }
-        let all = peers.withLockedValue { $0.values.flatMap { [$0.client, $0.client3] } }
+        let all = peers.withLockedValue { $0.values.flatMap(\.all) }
         for client in all { client.close() }
     }
 
@@ -350,19 +362,30 @@ public final class Cluster: Sendable {
         if changed { logger.warning("peer is down", metadata: ["peer": "\(id)"]) }
     }
 
-    /// Sends a command to `node` (over a RESP3 connection if `resp3`, so that its reply can go to
-    /// a RESP3 client unchanged), marking the node down if it cannot be reached.
-    public func send(_ arguments: [ByteBuffer], to node: NodeID, resp3: Bool = false, timeout: TimeAmount? = nil)
+    /// Sends a node-to-node command to `node`, marking the node down if it cannot be reached.
+    public func send(_ arguments: [ByteBuffer], to node: NodeID, timeout: TimeAmount? = nil) -> EventLoopFuture<RESPReply> {
+        send(arguments, to: node, over: { $0.control }, timeout: timeout)
+    }
+
+    /// Forwards a client's command to `node` (over a RESP3 connection if `resp3`, so that its
+    /// reply can go to a RESP3 client unchanged).
+    public func forward(_ arguments: [ByteBuffer], to node: NodeID, resp3: Bool) -> EventLoopFuture<RESPReply> {
+        send(arguments, to: node, over: { resp3 ? $0.client3 : $0.client }, timeout: nil)
+    }
+
+    private func send(_ arguments: [ByteBuffer], to node: NodeID, over lane: (Peer) -> PeerClient, timeout: TimeAmount?)
         -> EventLoopFuture<RESPReply>
     {
         guard let peer = peers.withLockedValue({ $0[node] }) else {
             return group.next().makeFailedFuture(PeerError.refused("unknown peer \(node)"))
         }
-        let future = (resp3 ? peer.client3 : peer.client).send(arguments, timeout: timeout)
+        let future = lane(peer).send(arguments, timeout: timeout)
         future.whenComplete { [weak self] result in
             switch result {
             case .success: self?.markUp(node)
             case .failure(let error):
+                self?.logger.debug(
+                    "request to peer failed", metadata: ["peer": "\(node)", "command": "\(String(buffer: arguments[0]))", "error": "\(error)"])
                 // A refused or reset connection is as good as down; a timeout may be a slow peer.
                 let immediate = (error as? PeerError) != .timedOut
                 self?.noteFailure(node, immediately: immediate)

@@ -13,11 +13,20 @@ final class PeerReplyHandler: ChannelDuplexHandler {
     private var buffer = ByteBuffer()
     private var waiting = CircularBuffer<EventLoopPromise<RESPReply>>()
     private let parser = RESPReplyParser()
+    private var flushScheduled = false
 
+    /// Requests written in one turn of the event loop go out together, in one flush (one write
+    /// system call for many replication or forwarded commands).
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let (bytes, reply) = unwrapOutboundIn(data)
         waiting.append(reply)
         context.write(wrapOutboundOut(bytes), promise: promise)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            context.flush()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -101,7 +110,7 @@ public final class PeerClient: Sendable {
                 channel.close(promise: nil)
             }
             promise.futureResult.whenComplete { _ in timer.cancel() }
-            channel.writeAndFlush((bytes, promise)).whenFailure { promise.fail($0) }
+            channel.write((bytes, promise)).whenFailure { promise.fail($0) }
             return promise.futureResult
         }
     }

@@ -10,6 +10,11 @@ import StrataStore
 /// for its sync; meanwhile the connection's later commands wait, unparsed, in `input`, so replies keep
 /// their order (other connections on the loop go on).
 ///
+/// A peer's connection (another node forwarding, replicating or streaming) is different: its
+/// commands come from many clients at once and none waits for another, so a command that defers
+/// does not hold up the next ones; their replies still go out in order (`ordered`). Otherwise
+/// one pipelined peer connection would run one disk read or replica acknowledgement at a time.
+///
 /// Replies collect in `out` and are written once per read batch. When the client stops reading
 /// and the channel's outbound buffer passes its high-water mark, the handler stops executing
 /// commands and stops reading the socket, so a client that pipelines without reading
@@ -29,6 +34,12 @@ final class ClientHandler: ChannelDuplexHandler {
     private var parser: RESPCommandParser
     private let maxBuffered: Int
     private var busy = false
+    /// On a peer's connection: the replies from the first still-running command on, in order.
+    private var ordered = CircularBuffer<OrderedReply>()
+    /// The sequence number of `ordered.first`.
+    private var orderedBase = 0
+    /// Most commands a peer's connection may have running before the handler stops reading.
+    private static let maxOutstanding = 4096
     private var readWithheld = false
     private var closing = false
     private var pendingProtocolError: String?
@@ -43,6 +54,16 @@ final class ClientHandler: ChannelDuplexHandler {
     private static let flushThreshold = 64 << 10
     /// Unrun bytes past which the handler stops reading while a command waits.
     private static let readAheadLimit = 64 << 10
+
+    private struct OrderedReply {
+        var reply: ByteBuffer?
+        /// Where to record the command's latency when its reply goes out (nil: recorded already).
+        let metrics: CommandMetrics?
+        let start: ContinuousClock.Instant
+    }
+
+    /// A command is running or a reply is waiting for an earlier one.
+    private var waiting: Bool { busy || !ordered.isEmpty }
 
     init(server: Server) {
         self.server = server
@@ -105,8 +126,16 @@ final class ClientHandler: ChannelDuplexHandler {
         guard !closing, session != nil, pendingProtocolError == nil else { return }
         if input.readableBytes == 0 {
             input = incoming
+        } else if input.readableBytes < Self.readAheadLimit {
+            // A partial command is left over. Appending in place would copy the whole storage it
+            // shares with the arguments of commands still running (copy on write), so join
+            // just the two readable parts in a new buffer.
+            var joined = context.channel.allocator.buffer(capacity: input.readableBytes + incoming.readableBytes)
+            joined.writeBuffer(&input)
+            joined.writeBuffer(&incoming)
+            input = joined
         } else {
-            input.writeBuffer(&incoming)
+            input.writeBuffer(&incoming)  // a large value arriving in pieces: grow in place
         }
         if input.readableBytes > maxBuffered {
             // No command may be larger than the biggest value plus room for its key and header.
@@ -180,18 +209,82 @@ final class ClientHandler: ChannelDuplexHandler {
                 break
             }
             guard let command else { break }
-            execute(command, context: context)
+            if cached.isPeer {
+                executeForPeer(command, context: context)
+            } else {
+                execute(command, context: context)
+            }
             if out.readableBytes >= Self.flushThreshold { flushReplies(context: context) }
         }
         if input.readerIndex >= Self.readAheadLimit { input.discardReadBytes() }
-        if !busy && !closing, let message = pendingProtocolError {
+        if !waiting && !closing, let message = pendingProtocolError {
             closing = true
             out.writeRESPError(message)
             closeAfterFlush(context: context)
-        } else if !busy && !closing && quiescing {
+        } else if !waiting && !closing && quiescing {
             closing = true
             closeAfterFlush(context: context)
         } else if !busy, readWithheld, context.channel.isWritable, pendingProtocolError == nil {
+            readWithheld = false
+            context.read()
+        }
+    }
+
+    /// Runs a peer's command; if an earlier reply is still pending, this one's reply queues behind it.
+    private func executeForPeer(_ command: RESPCommand, context: ChannelHandlerContext) {
+        let mark = out.writerIndex
+        let pendingBefore = orderedBase + ordered.count
+        execute(command, context: context)
+        let enqueued = orderedBase + ordered.count != pendingBefore
+        if !enqueued && !ordered.isEmpty && out.writerIndex > mark {
+            // Ready now, but an earlier reply is not: wait in line (its metrics are recorded).
+            let reply = out.getSlice(at: mark, length: out.writerIndex - mark)!
+            out.moveWriterIndex(to: mark)
+            ordered.append(OrderedReply(reply: reply, metrics: nil, start: .now))
+        }
+        if ordered.count >= Self.maxOutstanding { busy = true }
+    }
+
+    /// On a peer's connection: queues the reply `future` will give, and carries on.
+    private func waitInOrder(
+        _ future: EventLoopFuture<ByteBuffer>, metrics: CommandMetrics, start: ContinuousClock.Instant,
+        context: ChannelHandlerContext
+    ) {
+        let sequence = orderedBase + ordered.count
+        ordered.append(OrderedReply(reply: nil, metrics: metrics, start: start))
+        future.hop(to: context.eventLoop).assumeIsolated().whenComplete { result in
+            let position = sequence - self.orderedBase
+            guard position >= 0, position < self.ordered.count else { return }
+            var reply = ByteBuffer()
+            switch result {
+            case .success(let bytes): reply = bytes
+            case .failure(let error): reply.writeRESPError(Server.replyText(for: error))
+            }
+            self.ordered[self.ordered.index(self.ordered.startIndex, offsetBy: position)].reply = reply
+            self.drainOrdered(context: context)
+        }
+    }
+
+    /// Writes the replies at the head of `ordered` that are ready.
+    private func drainOrdered(context: ChannelHandlerContext) {
+        var wrote = false
+        while let first = ordered.first, var reply = first.reply {
+            ordered.removeFirst()
+            orderedBase += 1
+            let mark = out.writerIndex
+            out.writeBuffer(&reply)
+            if let metrics = first.metrics { finish(metrics: metrics, start: first.start, replyAt: mark) }
+            wrote = true
+        }
+        guard wrote else { return }
+        if busy && ordered.count < Self.maxOutstanding / 2 {
+            busy = false
+            process(context: context)
+        } else if ordered.isEmpty && (quiescing || pendingProtocolError != nil) {
+            process(context: context)
+        }
+        flushReplies(context: context)
+        if readWithheld && !busy && context.channel.isWritable && pendingProtocolError == nil {
             readWithheld = false
             context.read()
         }
@@ -291,7 +384,12 @@ final class ClientHandler: ChannelDuplexHandler {
                 // Under --fsync always, a write's reply waits until its commit is synced.
                 let reply = out.getSlice(at: mark, length: out.writerIndex - mark)!
                 out.moveWriterIndex(to: mark)
-                waitFor(ClientHandler.durable(reply, store: server.store, on: context.eventLoop), metrics: metrics, start: start, context: context)
+                let durable = ClientHandler.durable(reply, store: server.store, on: context.eventLoop)
+                if cached.isPeer {
+                    waitInOrder(durable, metrics: metrics, start: start, context: context)
+                } else {
+                    waitFor(durable, metrics: metrics, start: start, context: context)
+                }
             } else {
                 finish(metrics: metrics, start: start, replyAt: mark)
             }
@@ -301,7 +399,11 @@ final class ClientHandler: ChannelDuplexHandler {
             let result = isWrite && alwaysSync ? future.flatMap { reply in
                 Server.isError(reply) ? loop.makeSucceededFuture(reply) : ClientHandler.durable(reply, store: store, on: loop)
             } : future
-            waitFor(result, metrics: metrics, start: start, context: context)
+            if cached.isPeer {
+                waitInOrder(result, metrics: metrics, start: start, context: context)
+            } else {
+                waitFor(result, metrics: metrics, start: start, context: context)
+            }
         }
         if invocation.closeAfterReply {
             closing = true

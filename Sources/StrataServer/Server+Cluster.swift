@@ -59,7 +59,7 @@ extension Server {
             return runLocally(arguments, session: session, eventLoop: eventLoop)
         }
         metrics.forwarded.increment()
-        return cluster.send(arguments, to: first, resp3: session.protocolVersion == .v3).hop(to: eventLoop).map { $0.raw }
+        return cluster.forward(arguments, to: first, resp3: session.protocolVersion == .v3).hop(to: eventLoop).map { $0.raw }
             .flatMapError { _ in
             self.forward(arguments, to: Array(candidates.dropFirst()), session: session, eventLoop: eventLoop)
         }
@@ -159,16 +159,14 @@ extension Server {
                 return quorum <= 1 ? eventLoop.makeSucceededVoidFuture()
                     : eventLoop.makeFailedFuture(CommandError("ERR write quorum of \(quorum) not reached (1 node has the write)"))
             }
-            let record = diskPool.runIfActive(eventLoop: eventLoop) { store.exportRecord(key) }
+            // Just written, the record is almost always still in the write queue: no disk read.
+            let record = store.exportQueuedRecord(key).map { eventLoop.makeSucceededFuture(Optional($0)) }
+                ?? diskPool.runIfActive(eventLoop: eventLoop) { store.exportRecord(key) }
             let started = NIODeadline.now()
             let acks = targets.map { target -> EventLoopFuture<Bool> in
                 record.flatMap { record -> EventLoopFuture<Bool> in
                     guard let record else { return eventLoop.makeSucceededFuture(false) }
-                    self.replicationInFlight.add(1, ordering: .relaxed)
-                    return cluster.send(
-                        [ByteBuffer(string: "STRATA.REPLICATE"), ByteBuffer(bytes: key), ByteBuffer(bytes: record)], to: target
-                    ).hop(to: eventLoop).map { reply in reply.kind == .integer }.recover { _ in false }
-                        .always { _ in self.replicationInFlight.subtract(1, ordering: .relaxed) }
+                    return self.sendReplica(key: key, record: record, to: target, eventLoop: eventLoop)
                 }.map { ok in
                     if ok {
                         metrics.replicated.increment()

@@ -25,8 +25,8 @@ public final class Server: Sendable {
     let moves = Locked(Moves())
     /// Called once this node has left the cluster (set by whoever runs the server, to exit).
     let onLeft = Locked<(@Sendable () -> Void)?>(nil)
-    /// Copies of writes sent to other owners and not yet acknowledged.
-    let replicationInFlight = Atomic<Int>(0)
+    /// Batches copies of writes per peer.
+    let replicaBatcher = ReplicaBatcher()
     /// The cluster this node is part of; nil or without peers: every key is local.
     public let cluster: Cluster?
     let startedAt = currentTimeMilliseconds()

@@ -148,7 +148,7 @@ public final class ServerMetrics: Sendable {
         if let server {
             connectedClients.set(Double(server.connectedClients))
             hintsPending.set(Double(server.pendingHints))
-            replicationInFlight.set(Double(server.replicationInFlight.load(ordering: .relaxed)))
+            replicationInFlight.set(Double(server.replicaBatcher.inFlight))
             if let cluster = server.cluster {
                 let membership = cluster.membership
                 ringEpoch.set(Double(membership.epoch))

@@ -14,6 +14,20 @@ extension TieredStore {
         }
     }
 
+    /// Like `exportRecord`, but only if the record is still in the write queue (just written):
+    /// never reads the disk, so it may run on an event loop. nil: call `exportRecord`.
+    public func exportQueuedRecord(_ key: [UInt8]) -> [UInt8]? {
+        key.withUnsafeBytes { k in
+            locks.withLock(StableHash.hash(k)) {
+                switch writer.lookup(disk.storageKey(k)) {
+                case .put(let record): return record
+                case .deleted(let tombstone): return tombstone
+                case .none: return nil
+                }
+            }
+        }
+    }
+
     /// Where a record scan continues: which database, and the storage key it stopped after.
     public struct RecordCursor: Sendable, Equatable {
         var tombstones: Bool

@@ -399,3 +399,40 @@ def test_concurrent_writes_through_different_nodes_converge_on_every_replica(clu
     # And every node reads the same value.
     for key in keys:
         assert len({clients[name].get(key) for name in clients}) == 1
+
+
+def test_write_quorum_two_under_concurrent_writes_through_every_node(make_node):
+    """Every node forwards writes to the others while each waits for replicas' acknowledgements:
+    no write may wait on another's reply (a cycle of nodes each forwarding to the next used to
+    stall until the peer timeout and fail the quorum)."""
+    cluster = start_cluster(make_node, "--write-quorum", "2")
+    errors, stop, done = [], threading.Event(), []
+
+    def writer(name, index):
+        client = cluster[name].client(socket_timeout=10)
+        i = 0
+        while not stop.is_set():
+            pipe = client.pipeline(transaction=False)
+            for j in range(20):
+                pipe.set(f"wq:{(i * 20 + j) % 300}", f"{name}-{index}-{i}")
+            try:
+                replies = pipe.execute(raise_on_error=False)
+                errors.extend(str(r) for r in replies if isinstance(r, Exception))
+            except redis.RedisError as error:
+                errors.append(str(error))
+            i += 1
+        done.append(i)
+
+    threads = [threading.Thread(target=writer, args=(name, k)) for name in cluster for k in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(4)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == [], errors[:5]
+    assert sum(done) > 12, "the writers barely ran"
+    for name in cluster:
+        for other in cluster:
+            if other != name:
+                assert wait_for_state(cluster[name], other, "up", seconds=1), f"{name} sees {other} down"
