@@ -34,6 +34,8 @@ final class ClientHandler: ChannelDuplexHandler {
     private var parser: RESPCommandParser
     private let maxBuffered: Int
     private var busy = false
+    /// A write held back while the disk tier's write queue is full; it runs first on resuming.
+    private var stalled: RESPCommand?
     /// On a peer's connection: the replies from the first still-running command on, in order.
     private var ordered = CircularBuffer<OrderedReply>()
     /// The sequence number of `ordered.first`.
@@ -200,15 +202,35 @@ final class ClientHandler: ChannelDuplexHandler {
         while !busy && !closing && pendingProtocolError == nil {
             if !context.channel.isWritable { return }
             let command: RESPCommand?
-            do {
-                command = try parser.next(&input)
-            } catch {
-                server.metrics.protocolErrors.increment()
-                pendingProtocolError = error.message
-                input = ByteBuffer()
-                break
+            if let held = stalled {
+                command = held
+                stalled = nil
+            } else {
+                do {
+                    command = try parser.next(&input)
+                } catch {
+                    server.metrics.protocolErrors.increment()
+                    pendingProtocolError = error.message
+                    input = ByteBuffer()
+                    break
+                }
             }
             guard let command else { break }
+            if server.store.isWriteBacklogged, let name = command.arguments.first,
+                server.commands.lookup(name)?.flags.contains(.write) == true
+            {
+                // Writes arrive faster than the disk tier takes them: hold this one (and this
+                // connection) until it catches up, so the queue, and memory, stay bounded.
+                stalled = command
+                busy = true
+                flushReplies(context: context)
+                context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(2)) {
+                    self.busy = false
+                    self.process(context: context)
+                    self.flushReplies(context: context)
+                }
+                break
+            }
             if cached.isPeer {
                 executeForPeer(command, context: context)
             } else {

@@ -49,6 +49,11 @@ extension TieredStore {
         if let error = result.get() { throw error }
     }
 
+    /// Whether the disk tier's write queue is full (writes come faster than LMDB takes them):
+    /// a server should hold back new writes until it is not. Lock-free.
+    /// (Not while the disk tier refuses writes: those get their error at once.)
+    public var isWriteBacklogged: Bool { writer.isBacklogged && writer.failure == nil && !isClosed.load(ordering: .relaxed) }
+
     /// Snapshots the memory tier's hot keys now (it also happens periodically and at close).
     public func snapshotHotKeys() {
         writer.requestSnapshot()

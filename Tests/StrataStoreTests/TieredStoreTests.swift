@@ -120,6 +120,27 @@ import Testing
         }
     }
 
+    @Test func aWriteBurstFillsTheQueueToItsLimitThenDrains() throws {
+        try withTemporaryDirectory { path in
+            // A 64 MiB disk budget: batches of 6.4 MiB, so the queue's limit is 12.8 MiB.
+            let store = try openStore(path, memory: 4 << 20, disk: 64 << 20)
+            defer { store.close() }
+            var generator = SystemRandomNumberGenerator()
+            let value = (0..<(32 << 10)).map { _ in UInt8.random(in: 0...255, using: &generator) }  // incompressible
+            var sawBacklog = false
+            // 40 MiB as fast as one thread can write: LMDB cannot take it as fast.
+            for i in 0..<1280 {
+                var v = value
+                v[0] = UInt8(truncatingIfNeeded: i)
+                try store.set(bytes("burst\(i)"), v)
+                if store.isWriteBacklogged { sawBacklog = true }
+            }
+            #expect(sawBacklog, "40 MiB written at once never filled a 12.8 MiB queue")
+            #expect(eventually(seconds: 30) { !store.isWriteBacklogged })
+            #expect(try store.count() == 1280)
+        }
+    }
+
     @Test func tierCountersCountReadsOnlyOnce() throws {
         try withTemporaryDirectory { path in
             let store = try openStore(path, memory: 64 << 10, shards: 1)
