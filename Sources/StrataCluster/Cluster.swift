@@ -309,7 +309,7 @@ public final class Cluster: Sendable {
                 if theirs > mine.epoch {
                     self.fetchMembership(from: id)
                 } else if theirs < mine.epoch {
-                    self.pushMembership(to: id)
+                    _ = self.pushMembership(to: id)
                 }
             }
         }

@@ -34,6 +34,10 @@ final class ClientHandler: ChannelDuplexHandler {
     private var parser: RESPCommandParser
     private let maxBuffered: Int
     private var busy = false
+    /// When the last bytes arrived (ms since the epoch), and what was last published to the session.
+    private var readTime: Int64 = 0
+    private var publishedCommand = ""
+    private var publishedTime: Int64 = 0
     /// A write held back while the disk tier's write queue is full; it runs first on resuming.
     private var stalled: RESPCommand?
     /// On a peer's connection: the replies from the first still-running command on, in order.
@@ -123,6 +127,7 @@ final class ClientHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
+        readTime = currentTimeMilliseconds()
         server.bytesIn.wrappingAdd(incoming.readableBytes, ordering: .relaxed)
         server.metrics.bytesIn.increment(by: Int64(incoming.readableBytes))
         guard !closing, session != nil, pendingProtocolError == nil else { return }
@@ -355,9 +360,15 @@ final class ClientHandler: ChannelDuplexHandler {
         }
         let fullName = spec.flags.contains(.container) && command.arguments.count > 1
             ? spec.name + "|" + String(buffer: command.arguments[1]).lowercased() : spec.name
-        session.state.withLock {
-            $0.lastCommand = fullName
-            $0.lastActivity = currentTimeMilliseconds()
+        // What CLIENT LIST shows (the last command, idle seconds): published when the command
+        // changes or a second has passed, not under the session's lock for every command.
+        if fullName != publishedCommand || readTime - publishedTime >= 1000 || spec.flags.contains(.admin) {
+            publishedCommand = fullName
+            publishedTime = readTime
+            session.state.withLock {
+                $0.lastCommand = fullName
+                $0.lastActivity = readTime
+            }
         }
         let start = ContinuousClock.now
         let mark = out.writerIndex

@@ -51,12 +51,21 @@ extension Server {
         for peer in cluster.peerIDs {
             repairWithRetries(from: peer, attempts: 30, eventLoop: group.next())
         }
-        _ = group.next().scheduleRepeatedTask(initialDelay: Server.repairInterval, delay: Server.repairInterval) {
+        let task = group.next().scheduleRepeatedTask(initialDelay: Server.repairInterval, delay: Server.repairInterval) {
             [weak self] _ in
             guard let self else { return }
             for peer in cluster.peerIDs where cluster.isLive(peer) {
                 _ = self.repair(from: peer, eventLoop: group.next())
             }
+        }
+        repairTask.withLock { $0 = task }
+    }
+
+    /// Stops periodic repair (before the event loops shut down).
+    public func stopClusterWork() {
+        repairTask.withLock { task in
+            task?.cancel()
+            task = nil
         }
     }
 

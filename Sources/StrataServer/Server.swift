@@ -25,6 +25,8 @@ public final class Server: Sendable {
     let moves = Locked(Moves())
     /// Called once this node has left the cluster (set by whoever runs the server, to exit).
     let onLeft = Locked<(@Sendable () -> Void)?>(nil)
+    /// The periodic anti-entropy task.
+    let repairTask = Locked<RepeatedTask?>(nil)
     /// Batches copies of writes per peer.
     let replicaBatcher = ReplicaBatcher()
     /// The cluster this node is part of; nil or without peers: every key is local.

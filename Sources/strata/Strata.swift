@@ -258,14 +258,18 @@ struct Serve: AsyncParsableCommand {
             // This node has left the cluster: stop as if by SIGTERM.
             Task { await services.triggerGracefulShutdown() }
         }
-        defer { cluster?.stop() }
         do {
             try await services.run()
         } catch {
+            cluster?.stop()
+            server.stopClusterWork()
             store.close()
             try? await group.shutdownGracefully()
             throw StartupError(description: "\(describe(error))")
         }
+        // Stop heartbeats and repair before their event loops go away.
+        cluster?.stop()
+        server.stopClusterWork()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }
