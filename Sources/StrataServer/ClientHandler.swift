@@ -6,14 +6,17 @@ import StrataStore
 /// One client connection: runs its commands in order and writes their replies in order.
 ///
 /// Commands that only touch the memory tier run right here on the event loop. A command that
-/// may read the disk tier runs on the disk thread pool, and a write under `--fsync always` waits
-/// for its sync; meanwhile the connection's later commands wait, unparsed, in `input`, so replies keep
-/// their order (other connections on the loop go on).
+/// may read the disk tier runs on the disk thread pool, a command on keys another node owns is
+/// forwarded there, and a write under `--fsync always` waits for its sync. While such a command
+/// runs, the connection's next reads of keys run too (their replies wait in `ordered`, in
+/// order), but a write or a connection command waits, unparsed or `stalled`, until everything
+/// before it has answered, so a client's commands take effect in the order it sent them.
 ///
-/// A peer's connection (another node forwarding, replicating or streaming) is different: its
-/// commands come from many clients at once and none waits for another, so a command that defers
-/// does not hold up the next ones; their replies still go out in order (`ordered`). Otherwise
-/// one pipelined peer connection would run one disk read or replica acknowledgement at a time.
+/// A peer's connection (another node forwarding, replicating or streaming) runs every command
+/// without waiting for the ones before: its commands come from many clients at once (each
+/// client's own commands arrive one at a time, as its node waits for each write), and one
+/// pipelined peer connection would otherwise run one disk read or replica acknowledgement at a
+/// time.
 ///
 /// Replies collect in `out` and are written once per read batch. When the client stops reading
 /// and the channel's outbound buffer passes its high-water mark, the handler stops executing
@@ -40,7 +43,10 @@ final class ClientHandler: ChannelDuplexHandler {
     private var publishedTime: Int64 = 0
     /// A write held back while the disk tier's write queue is full; it runs first on resuming.
     private var stalled: RESPCommand?
-    /// On a peer's connection: the replies from the first still-running command on, in order.
+    /// `stalled` waits for every earlier reply (a client's write after reads still running).
+    private var barrier = false
+    /// The replies from the first still-running command on, in order (a peer's commands, or a
+    /// client's reads, run without waiting for the ones before).
     private var ordered = CircularBuffer<OrderedReply>()
     /// The sequence number of `ordered.first`.
     private var orderedBase = 0
@@ -236,11 +242,15 @@ final class ClientHandler: ChannelDuplexHandler {
                 }
                 break
             }
-            if cached.isPeer {
-                executeForPeer(command, context: context)
-            } else {
-                execute(command, context: context)
+            if !cached.isPeer && !ordered.isEmpty && !isConcurrentRead(command) {
+                // A client's write (or connection command) runs once its earlier reads have
+                // answered, so its commands take effect in the order it sent them.
+                stalled = command
+                busy = true
+                barrier = true
+                break
             }
+            executeOrdered(command, context: context)
             if out.readableBytes >= Self.flushThreshold { flushReplies(context: context) }
         }
         if input.readerIndex >= Self.readAheadLimit { input.discardReadBytes() }
@@ -257,8 +267,15 @@ final class ClientHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Runs a peer's command; if an earlier reply is still pending, this one's reply queues behind it.
-    private func executeForPeer(_ command: RESPCommand, context: ChannelHandlerContext) {
+    /// Whether `command` may run while earlier commands of the connection have not answered: a
+    /// read of keys (reads cannot change what another read sees).
+    private func isConcurrentRead(_ command: RESPCommand) -> Bool {
+        guard let name = command.arguments.first, let spec = server.commands.lookup(name) else { return false }
+        return spec.firstKey > 0 && !spec.flags.contains(.write) && !spec.flags.contains(.admin)
+    }
+
+    /// Runs a command; if an earlier reply is still pending, this one's reply queues behind it.
+    private func executeOrdered(_ command: RESPCommand, context: ChannelHandlerContext) {
         let mark = out.writerIndex
         let pendingBefore = orderedBase + ordered.count
         execute(command, context: context)
@@ -272,7 +289,7 @@ final class ClientHandler: ChannelDuplexHandler {
         if ordered.count >= Self.maxOutstanding { busy = true }
     }
 
-    /// On a peer's connection: queues the reply `future` will give, and carries on.
+    /// Queues the reply `future` will give, and carries on (a peer's command, or a client's read).
     private func waitInOrder(
         _ future: EventLoopFuture<ByteBuffer>, metrics: CommandMetrics, start: ContinuousClock.Instant,
         context: ChannelHandlerContext
@@ -304,8 +321,9 @@ final class ClientHandler: ChannelDuplexHandler {
             wrote = true
         }
         guard wrote else { return }
-        if busy && ordered.count < Self.maxOutstanding / 2 {
+        if busy && (barrier ? ordered.isEmpty : ordered.count < Self.maxOutstanding / 2) {
             busy = false
+            barrier = false
             process(context: context)
         } else if ordered.isEmpty && (quiescing || pendingProtocolError != nil) {
             process(context: context)
@@ -354,7 +372,12 @@ final class ClientHandler: ChannelDuplexHandler {
             case .local(let replicate):
                 replicateAfter = replicate
             case .remote(let future):
-                waitFor(future, metrics: metrics, start: ContinuousClock.now, context: context)
+                if spec.flags.contains(.write) {
+                    waitFor(future, metrics: metrics, start: ContinuousClock.now, context: context)
+                } else {
+                    // Reads forwarded to other nodes are pipelined, replies kept in order.
+                    waitInOrder(future, metrics: metrics, start: ContinuousClock.now, context: context)
+                }
                 return
             }
         }
@@ -432,7 +455,7 @@ final class ClientHandler: ChannelDuplexHandler {
             let result = isWrite && alwaysSync ? future.flatMap { reply in
                 Server.isError(reply) ? loop.makeSucceededFuture(reply) : ClientHandler.durable(reply, store: store, on: loop)
             } : future
-            if cached.isPeer {
+            if cached.isPeer || !isWrite {
                 waitInOrder(result, metrics: metrics, start: start, context: context)
             } else {
                 waitFor(result, metrics: metrics, start: start, context: context)
