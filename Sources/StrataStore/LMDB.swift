@@ -75,6 +75,26 @@ final class LMDBEnvironment: @unchecked Sendable {
         return Int(info.me_last_pgno)
     }
 
+    /// The share of the data file's pages that are in the page cache now (`mincore` on a
+    /// read-only mapping of the file): near 1, a read cannot wait on the disk. `buffer` is
+    /// reused between calls.
+    func residentShare(buffer: inout [UInt8]) -> Double {
+        var fd: Int32 = -1
+        guard mdb_env_get_fd(handle, &fd) == 0, fd >= 0 else { return 0 }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_size > 0 else { return 0 }
+        let length = Int(info.st_size)
+        guard let address = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), address != MAP_FAILED else { return 0 }
+        defer { munmap(address, length) }
+        let pages = (length + Int(getpagesize()) - 1) / Int(getpagesize())
+        if buffer.count < pages { buffer = [UInt8](repeating: 0, count: pages) }
+        let result = buffer.withUnsafeMutableBufferPointer { vector in mincore(address, length, vector.baseAddress) }
+        guard result == 0 else { return 0 }
+        var resident = 0
+        for i in 0..<pages where buffer[i] & 1 != 0 { resident += 1 }
+        return Double(resident) / Double(pages)
+    }
+
     func close() {
         mdb_env_close(handle)
     }

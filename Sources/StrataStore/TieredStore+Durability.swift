@@ -54,6 +54,11 @@ extension TieredStore {
     /// (Not while the disk tier refuses writes: those get their error at once.)
     public var isWriteBacklogged: Bool { writer.isBacklogged && writer.failure == nil && !isClosed.load(ordering: .relaxed) }
 
+    /// Whether every page of the disk tier is in the page cache (checked every two seconds), so a
+    /// read that misses memory takes microseconds and cannot wait on the disk: a server may then
+    /// run it where it is instead of handing it to a disk thread. Lock-free.
+    public var diskReadsAreResident: Bool { writer.diskResident.load(ordering: .relaxed) }
+
     /// Snapshots the memory tier's hot keys now (it also happens periodically and at close).
     public func snapshotHotKeys() {
         writer.requestSnapshot()

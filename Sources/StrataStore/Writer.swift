@@ -337,6 +337,8 @@ final class Writer: Sendable {
     private func run() {
         var clocks = Clocks()
         var eviction = DiskTier.EvictionState()
+        var sweeps = 0
+        var residencyBuffer: [UInt8] = []
         var sweepHands: ([UInt8], [UInt8]) = ([], [])
 
         var busy = false
@@ -379,6 +381,8 @@ final class Writer: Sendable {
             if now - clocks.lastSweep >= 100_000_000 {
                 clocks.lastSweep = now
                 sweep(&sweepHands)
+                sweeps &+= 1
+                if sweeps % 20 == 1 { checkResidency(&residencyBuffer) }
             }
             let snapshotWanted = state.withLock { $0.snapshotRequested }
             let snapshotDue = snapshotInterval > 0 && Double(now - clocks.lastSnapshot) / 1e9 >= snapshotInterval
@@ -631,6 +635,15 @@ final class Writer: Sendable {
         for key in keys {
             key.withUnsafeBytes { _ = memory.remove($0, hash: StableHash.hash($0)) }
         }
+    }
+
+    /// Whether the disk tier's pages are all in the page cache (checked every two seconds):
+    /// then a read that misses memory cannot block on the disk and may run on the event loop.
+    let diskResident = Atomic<Bool>(false)
+
+    private func checkResidency(_ buffer: inout [UInt8]) {
+        let share = disk.env.residentShare(buffer: &buffer)
+        diskResident.store(share >= 0.99, ordering: .relaxed)
     }
 
     private func sweep(_ hands: inout ([UInt8], [UInt8])) {

@@ -120,6 +120,17 @@ import Testing
         }
     }
 
+    @Test func aDiskTierInThePageCacheIsReportedResident() throws {
+        try withTemporaryDirectory { path in
+            let store = try openStore(path, memory: 1 << 20, disk: 64 << 20)
+            defer { store.close() }
+            let value = [UInt8](repeating: 1, count: 500)
+            for i in 0..<5000 { try store.set(bytes("r\(i)"), value) }
+            // Just written, every page is in the page cache; the check runs every two seconds.
+            #expect(eventually(seconds: 10) { store.diskReadsAreResident })
+        }
+    }
+
     @Test func aWriteBurstFillsTheQueueToItsLimitThenDrains() throws {
         try withTemporaryDirectory { path in
             // A 64 MiB disk budget: batches of 6.4 MiB, so the queue's limit is 12.8 MiB.
