@@ -222,7 +222,9 @@ struct Serve: AsyncParsableCommand {
             diskThreads: diskThreads, dataDirectory: dataDir)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: ioThreads)
         var cluster: Cluster? = nil
-        if let nodeID, peers != nil || join != nil {
+        // A node whose data directory holds a membership is a member even without --peers.
+        let savedMembership = FileManager.default.fileExists(atPath: dataDir + "/membership")
+        if let nodeID, peers != nil || join != nil || savedMembership {
             do {
                 cluster = try makeCluster(nodeID: NodeID(nodeID), group: group)
             } catch {

@@ -153,6 +153,13 @@ def test_a_node_joins_and_another_leaves_under_load_without_errors_or_missing_ke
     wait_until(lambda: settled([n1, n3, n4], ["n1", "n3", "n4"]), 30, "restarted n3 to agree")
     assert n3.client().get("pre:1") == b"pre:1"
 
+    # A member restarted with only its id comes back from its saved membership.
+    n4.stop()
+    n4.extra = ["--node-id", "n4", "--replicas", str(REPLICAS), "--memory", "32MiB", "--disk", "128MiB"]
+    n4.start()
+    wait_until(lambda: settled([n1, n3, n4], ["n1", "n3", "n4"]), 30, "n4 restarted with only --node-id to rejoin")
+    assert n4.client().get("pre:2") == b"pre:2"
+
     # The node that left does not come back as a member by mistake.
     again = Node(tmp_path / "n2", *n2.extra, port=n2.fixed_port)
     try:
