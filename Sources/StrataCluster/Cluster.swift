@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import RESP
 import StrataStore
+import Synchronization
 
 /// How a node joins the cluster it starts in.
 public struct ClusterConfiguration: Sendable {
@@ -157,6 +158,7 @@ public final class Cluster: Sendable {
         self.logger = logger
         let start = membership ?? configuration.initialMembership
         self.topology = NIOLockedValueBox(Cluster.topology(start, virtualNodes: configuration.virtualNodes))
+        clustered.store(Cluster.isClustered(start, configuration.nodeID), ordering: .relaxed)
         self.peers = NIOLockedValueBox([:])
         self.states = NIOLockedValueBox([:])
         connectPeers(start)
@@ -214,8 +216,12 @@ public final class Cluster: Sendable {
     public var isMoving: Bool { topology.withLockedValue { $0.moving } }
 
     /// Whether this node has peers, or is waiting to be admitted (otherwise every key is local).
-    public var isClustered: Bool {
-        topology.withLockedValue { $0.membership.members.count > 1 || $0.membership.member(nodeID)?.state != .normal }
+    /// Read on every command, so kept beside the topology rather than under its lock.
+    public var isClustered: Bool { clustered.load(ordering: .relaxed) }
+    private let clustered = Atomic<Bool>(false)
+
+    private static func isClustered(_ membership: Membership, _ node: NodeID) -> Bool {
+        membership.members.count > 1 || membership.member(node)?.state != .normal
     }
 
     /// The other members.
@@ -267,6 +273,7 @@ public final class Cluster: Sendable {
             guard membership.supersedes(current.membership) else { return nil }
             let old = current.membership
             current = Cluster.topology(membership, virtualNodes: virtualNodes)
+            clustered.store(Cluster.isClustered(membership, nodeID), ordering: .relaxed)
             return old
         }
         guard let old else { return false }

@@ -366,8 +366,9 @@ final class ClientHandler: ChannelDuplexHandler {
         }
         // A write that runs here is sent on to the keys' other owners, whoever sent it (a peer
         // forwards writes to the coordinator, which replicates them).
-        var replicateAfter = server.cluster?.isClustered == true && spec.routes && spec.flags.contains(.write)
-        if server.cluster?.isClustered == true, spec.routes, !cached.isPeer {
+        let clustered = server.cluster?.isClustered == true
+        var replicateAfter = clustered && spec.routes && spec.flags.contains(.write)
+        if clustered, spec.routes, !cached.isPeer {
             switch server.route(command.arguments, spec: spec, session: session, eventLoop: context.eventLoop) {
             case .local(let replicate):
                 replicateAfter = replicate

@@ -49,17 +49,6 @@ extension Commands {
             }
         },
 
-        // A replica's copy of a write: applied if newer than what this node holds (last writer wins).
-        CommandSpec("strata.replicate", arity: 3, flags: [.local], keys: (1, 1, 1)) { inv in
-            guard inv.session.state.withLock({ $0.isPeer }) else {
-                throw CommandError("ERR STRATA.REPLICATE is for cluster peers")
-            }
-            let (key, record, store) = (inv.bytes(1), inv.bytes(2), inv.store)
-            return inv.offload { out, _ in
-                out.writeRESPInteger(try store.applyRecord(key, record: record) ? 1 : 0)
-            }
-        },
-
         // STRATA.SYNC node cursor count [bits bitmap]: a batch of the records `node` owns, for
         // repair; with `bits` and `bitmap`, only those in the marked hash ranges (anti-entropy).
         CommandSpec("strata.sync", arity: -4, flags: .admin) { inv in

@@ -42,12 +42,12 @@ final class ReplicaBatcher: Sendable {
             queues[peer]!.sending = true
             return true
         }
-        if start { flush(peer, cluster: cluster, eventLoop: eventLoop) }
+        if start { flush(peer, cluster: cluster) }
         return promise.futureResult
     }
 
     /// Sends what is queued for `peer`, then again while more has queued meanwhile.
-    private func flush(_ peer: NodeID, cluster: Cluster, eventLoop: any EventLoop) {
+    private func flush(_ peer: NodeID, cluster: Cluster) {
         let batch = queues.withLockedValue { queues -> [(key: [UInt8], record: [UInt8], done: EventLoopPromise<Bool>)] in
             guard var queue = queues[peer] else { return [] }
             let taken = Array(queue.records.prefix(ReplicaBatcher.maxBatch))
@@ -68,7 +68,7 @@ final class ReplicaBatcher: Sendable {
             if case .success(let reply) = result, reply.kind == .integer { ok = true }
             self.inFlight(-batch.count)
             for item in batch { item.done.succeed(ok) }
-            self.flush(peer, cluster: cluster, eventLoop: eventLoop)
+            self.flush(peer, cluster: cluster)
         }
     }
 }
@@ -78,6 +78,6 @@ extension Server {
     /// peer acknowledged it.
     func sendReplica(key: [UInt8], record: [UInt8], to peer: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
         guard let cluster else { return eventLoop.makeSucceededFuture(false) }
-        return replicaBatcher.send(key: key, record: record, to: peer, cluster: cluster, eventLoop: eventLoop).hop(to: eventLoop)
+        return replicaBatcher.send(key: key, record: record, to: peer, cluster: cluster, eventLoop: eventLoop)
     }
 }

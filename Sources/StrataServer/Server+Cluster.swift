@@ -8,7 +8,7 @@ import StrataStore
 /// - A read runs on the key's first live owner (here if that is this node), then the next owner
 ///   if that one cannot be reached.
 /// - A write runs on the key's coordinator (its first live owner), which applies it, then sends
-///   the resulting record to the other live owners (STRATA.REPLICATE, last writer wins) and
+///   the resulting record to the other live owners (`STRATA.APPLY`, batched per peer; last writer wins) and
 ///   replies once `--write-quorum` nodes have it.
 /// - Multi-key commands whose keys live on different nodes are split into single-key commands
 ///   (MGET, MSET, DEL, UNLINK, EXISTS) and their replies combined.

@@ -191,10 +191,8 @@ extension Server {
         let sends = keys.map { key -> EventLoopFuture<Void> in
             diskPool.runIfActive(eventLoop: eventLoop) { store.exportRecord(key) }.flatMap { record in
                 guard let record else { return eventLoop.makeSucceededVoidFuture() }
-                return cluster.send(
-                    [ByteBuffer(string: "STRATA.REPLICATE"), ByteBuffer(bytes: key), ByteBuffer(bytes: record)], to: peer
-                ).hop(to: eventLoop).map { reply in
-                    guard reply.kind == .integer else { return self.hint(key, for: peer) }
+                return self.sendReplica(key: key, record: record, to: peer, eventLoop: eventLoop).map { ok in
+                    guard ok else { return self.hint(key, for: peer) }
                     self.metrics.handedOff.increment()
                     // A stand-in (this node held the key only because every owner was down)
                     // drops its copy once no owner still waits for a hand-off of it.
@@ -203,7 +201,7 @@ extension Server {
                     if !owners.contains(cluster.nodeID) && !waiting {
                         _ = self.diskPool.runIfActive(eventLoop: eventLoop) { try? store.discard(key) }
                     }
-                }.recover { _ in self.hint(key, for: peer) }
+                }
             }
         }
         return EventLoopFuture.andAllComplete(sends, on: eventLoop).always { _ in
