@@ -34,6 +34,10 @@ final class LMDBEnvironment: @unchecked Sendable {
     let handle: OpaquePointer
     let maxKeySize: Int
     let pageSize: Int
+    /// A read-only mapping of the data file, as large as LMDB's map, kept for the residency
+    /// check (`mincore` needs an address; LMDB does not tell where its own map is).
+    private let residencyMap: UnsafeMutableRawPointer?
+    private let residencyMapLength: Int
 
     init(path: String, mapSize: Int, maxDatabases: UInt32, noSync: Bool) throws(LMDBError) {
         var env: OpaquePointer?
@@ -58,6 +62,16 @@ final class LMDBEnvironment: @unchecked Sendable {
         }
         self.handle = env
         self.maxKeySize = Int(mdb_env_get_maxkeysize(env))
+        var fd: Int32 = -1
+        if mdb_env_get_fd(env, &fd) == 0, fd >= 0,
+            let address = mmap(nil, mapSize, PROT_READ, MAP_SHARED, fd, 0), address != MAP_FAILED
+        {
+            self.residencyMap = address
+            self.residencyMapLength = mapSize
+        } else {
+            self.residencyMap = nil
+            self.residencyMapLength = 0
+        }
         var stat = MDB_stat()
         mdb_env_stat(env, &stat)
         self.pageSize = Int(stat.ms_psize)
@@ -75,27 +89,34 @@ final class LMDBEnvironment: @unchecked Sendable {
         return Int(info.me_last_pgno)
     }
 
-    /// The share of the data file's pages that are in the page cache now (`mincore` on a
-    /// read-only mapping of the file): near 1, a read cannot wait on the disk. `buffer` is
-    /// reused between calls.
-    func residentShare(buffer: inout [UInt8]) -> Double {
-        var fd: Int32 = -1
-        guard mdb_env_get_fd(handle, &fd) == 0, fd >= 0 else { return 0 }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_size > 0 else { return 0 }
-        let length = Int(info.st_size)
-        guard let address = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), address != MAP_FAILED else { return 0 }
-        defer { munmap(address, length) }
-        let pages = (length + Int(getpagesize()) - 1) / Int(getpagesize())
-        if buffer.count < pages { buffer = [UInt8](repeating: 0, count: pages) }
-        let result = buffer.withUnsafeMutableBufferPointer { vector in mincore(address, length, vector.baseAddress) }
-        guard result == 0 else { return 0 }
+    /// An estimate of the share of the data file's used pages that are in the page cache now:
+    /// near 1, a read cannot wait on the disk. It asks `mincore` about `samples` pages chosen at
+    /// random among the used ones, in LMDB's own mapping.
+    ///
+    /// Sampled rather than whole: `mincore` over a fresh mapping of the whole file looked up
+    /// every page in the page cache, 70-85 ms of kernel time for a 4 GiB file, during which the
+    /// event loops stalled for as long (the max latency of a read-heavy load was that check).
+    /// 1,024 samples cost about a millisecond at any file size and tell 99% from 97% resident
+    /// (the expected misses are 10 against 31). The mapping is made once, at open.
+    func residentShare(samples: Int = 1024, using generator: inout some RandomNumberGenerator) -> Double {
+        var info = MDB_envinfo()
+        guard mdb_env_info(handle, &info) == 0, let base = residencyMap else { return 0 }
+        let osPage = Int(getpagesize())
+        let usedBytes = min((Int(info.me_last_pgno) + 1) * pageSize, residencyMapLength)
+        let pages = usedBytes / osPage
+        guard pages > 0, samples > 0 else { return 0 }
         var resident = 0
-        for i in 0..<pages where buffer[i] & 1 != 0 { resident += 1 }
-        return Double(resident) / Double(pages)
+        var vector: UInt8 = 0
+        for _ in 0..<samples {
+            let page = Int.random(in: 0..<pages, using: &generator)
+            guard mincore(base + page * osPage, osPage, &vector) == 0 else { return 0 }
+            if vector & 1 != 0 { resident += 1 }
+        }
+        return Double(resident) / Double(samples)
     }
 
     func close() {
+        if let residencyMap { munmap(residencyMap, residencyMapLength) }
         mdb_env_close(handle)
     }
 

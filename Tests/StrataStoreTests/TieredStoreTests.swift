@@ -131,6 +131,39 @@ import Testing
         }
     }
 
+    @Test func theResidencySampleSeesPagesLeaveAndReturnToThePageCache() throws {
+        try withTemporaryDirectory { path in
+            let value = [UInt8](repeating: 7, count: 1000)
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            do {
+                let env = try LMDBEnvironment(path: path, mapSize: 256 << 20, maxDatabases: 2, noSync: false)
+                defer { env.close() }
+                let txn = try env.beginWrite()
+                let dbi = try txn.openDatabase("d", create: true)
+                for i in 0..<20_000 {
+                    try Array("key\(i)".utf8).withUnsafeBytes { k in try value.withUnsafeBytes { try txn.put(dbi, k, $0) } }
+                }
+                try txn.commit()
+            }
+            // Closed, nothing maps the file: synced pages can be dropped from the page cache.
+            let fd = open(path + "/data.mdb", O_RDONLY)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            _ = fdatasync(fd)
+            #expect(posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED)) == 0)
+            let env = try LMDBEnvironment(path: path, mapSize: 256 << 20, maxDatabases: 2, noSync: false)
+            defer { env.close() }
+            var random = SystemRandomNumberGenerator()
+            let cold = env.residentShare(using: &random)
+            #expect(cold < 0.5, "after POSIX_FADV_DONTNEED, \(cold) of the sampled pages were resident")
+            // Reading the whole file brings every page back.
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            while read(fd, &buffer, buffer.count) > 0 {}
+            let warm = env.residentShare(using: &random)
+            #expect(warm >= 0.99, "after reading the file, only \(warm) of the sampled pages were resident")
+        }
+    }
+
     @Test func aWriteBurstFillsTheQueueToItsLimitThenDrains() throws {
         try withTemporaryDirectory { path in
             // A 64 MiB disk budget: batches of 6.4 MiB, so the queue's limit is 12.8 MiB.

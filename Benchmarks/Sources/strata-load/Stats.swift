@@ -35,6 +35,9 @@ struct IntervalSample: Sendable {
 struct LoopSnapshot: Sendable {
     var counters = Counters()
     var histogram = makeHistogram()
+    /// The same latencies split by request kind.
+    var getHistogram = makeHistogram()
+    var setHistogram = makeHistogram()
     var intervals: [IntervalSample] = []
     var connectFailures: UInt64 = 0
     var connects: UInt64 = 0
@@ -86,6 +89,7 @@ final class Stats {
     func record(latency: UInt64, now: UInt64, isGet: Bool, key: UInt64, reply: Reply) {
         let lat = min(latency, histogramMax)
         s.histogram.record(lat)
+        if isGet { s.getHistogram.record(lat) } else { s.setHistogram.record(lat) }
         if now < s.firstReplyNanos { s.firstReplyNanos = now }
         s.lastReplyNanos = now
         var c = Counters()
@@ -146,6 +150,8 @@ extension LoopSnapshot {
     mutating func merge(_ o: LoopSnapshot) {
         counters.add(o.counters)
         histogram.add(o.histogram)
+        getHistogram.add(o.getHistogram)
+        setHistogram.add(o.setHistogram)
         if o.intervals.count > intervals.count {
             intervals.append(contentsOf: repeatElement(IntervalSample(), count: o.intervals.count - intervals.count))
         }

@@ -217,6 +217,9 @@ struct StrataLoad: ParsableCommand {
         lines.append("  SETs \(n(r.sets)), errors \(n(r.errors))\(r.first_error.map { " (first: \($0))" } ?? "")")
         let l = r.latency_us
         lines.append("  latency ms: p50 \(ms(l.p50)) p90 \(ms(l.p90)) p99 \(ms(l.p99)) p99.9 \(ms(l.p999)) max \(ms(l.max)) mean \(ms(l.mean))")
+        for (name, k) in [("GET", r.get_latency_us), ("SET", r.set_latency_us)] where k.max > 0 {
+            lines.append("    \(name) ms: p50 \(ms(k.p50)) p99 \(ms(k.p99)) p99.9 \(ms(k.p999)) max \(ms(k.max))")
+        }
         lines.append("  connections: \(r.connects) connects, \(r.connect_failures) failed connects, \(r.disconnects) disconnects, \(r.lost_in_flight) lost in flight, \(r.timeouts) timeouts, \(r.protocol_errors) protocol errors\(r.first_connection_error.map { " (first: \($0))" } ?? "")")
         if let f = r.first_reply_s {
             lines.append("  first reply after \(String(format: "%.3f", f)) s, first non-error reply after \(r.first_ok_reply_s.map { String(format: "%.3f", $0) } ?? "-") s")
@@ -274,6 +277,8 @@ struct PhaseReport: Codable {
     var distinct_lost_keys: UInt64?
     var wrong_length: UInt64?
     var latency_us: Latency
+    var get_latency_us: Latency
+    var set_latency_us: Latency
     var connects: UInt64
     var connect_failures: UInt64
     var disconnects: UInt64
@@ -305,6 +310,8 @@ struct PhaseReport: Codable {
             wrong_length = s.counters.wrongLength
         }
         latency_us = Latency(s.histogram)
+        get_latency_us = Latency(s.getHistogram)
+        set_latency_us = Latency(s.setHistogram)
         connects = s.connects
         connect_failures = s.connectFailures
         disconnects = s.disconnects
