@@ -349,6 +349,8 @@ final class Writer: Sendable {
         var stopDeadline: UInt64?
         /// Bytes applied since the last `malloc_trim`.
         var appliedSinceTrim = 0
+        /// The last batch was a burst's (at least `burstBytes`).
+        var inBurst = false
     }
 
     private func run() {
@@ -414,6 +416,14 @@ final class Writer: Sendable {
                 let hasWork = !s.log.isEmpty || !s.pending.isEmpty
                 s.writerIdle = !hasWork
                 return hasWork
+            }
+            if !busy && clocks.inBurst {
+                // A burst whose last batch was big, then nothing: trim now.
+                clocks.inBurst = false
+                clocks.appliedSinceTrim = 0
+                #if os(Linux)
+                _ = glibcMallocTrim(0)
+                #endif
             }
 
             if stopping {
@@ -561,8 +571,15 @@ final class Writer: Sendable {
         // leaves thousands) with one madvise each, and the pages it returns fault back in when
         // reused. Trimming after each apply cost 8,000 madvise calls a second and put the event
         // loop's page faults into the tail latency of a read-heavy load.
+        // During a sustained burst the trim waits for the burst to end: trimming after each big
+        // batch handed LMDB's page buffers back to the kernel only for the next batch to fault
+        // them in again (page faults and page clearing were a tenth of the writer's time in a
+        // 4 KiB SET load).
         clocks.appliedSinceTrim += batch.bytes
-        if batch.bytes >= Self.burstBytes || clocks.appliedSinceTrim >= Self.trimEveryBytes {
+        if batch.bytes >= Self.burstBytes {
+            clocks.inBurst = true
+        } else if clocks.inBurst || clocks.appliedSinceTrim >= Self.trimEveryBytes {
+            clocks.inBurst = false
             clocks.appliedSinceTrim = 0
             #if os(Linux)
             _ = glibcMallocTrim(0)
@@ -570,7 +587,8 @@ final class Writer: Sendable {
         }
     }
 
-    /// A batch at least this big was a write burst (a backlog built up): trim after it.
+    /// A batch at least this big is part of a write burst (a backlog built up): trim after
+    /// the burst, at the first smaller batch.
     static let burstBytes = 8 << 20
     /// Steady writes trim once per this many bytes applied.
     static let trimEveryBytes = 256 << 20
