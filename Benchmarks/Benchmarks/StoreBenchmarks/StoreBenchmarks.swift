@@ -30,6 +30,34 @@ func key(_ i: Int) -> [UInt8] {
 let keys10k = (0..<10_000).map(key)
 let keys100k = (0..<100_000).map(key)
 
+/// 1,000,000 keys, and 100,000 picks among them: Zipfian (skew 0.99, ranks scattered over the
+/// keys) and uniform. Large enough that the table does not fit in the CPU caches, which is where
+/// the LRU bump's extra cache misses show.
+let keys1M = (0..<1_000_000).map(key)
+let zipfPicks: [Int] = {
+    let n = keys1M.count
+    var cdf = [Double](repeating: 0, count: n)
+    var sum = 0.0
+    for rank in 0..<n {
+        sum += 1 / pow(Double(rank + 1), 0.99)
+        cdf[rank] = sum
+    }
+    var generator = SystemRandomNumberGenerator()
+    return (0..<100_000).map { _ in
+        let u = Double.random(in: 0..<sum, using: &generator)
+        var low = 0, high = n - 1
+        while low < high {
+            let mid = (low + high) / 2
+            if cdf[mid] < u { low = mid + 1 } else { high = mid }
+        }
+        return (low &* 7_919) % n  // scatter the ranks (7,919 is prime, coprime with n)
+    }
+}()
+let uniformPicks: [Int] = {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<100_000).map { _ in Int.random(in: 0..<keys1M.count, using: &generator) }
+}()
+
 /// Resident set size of this process, from /proc/self/statm.
 func residentBytes() -> Int {
     guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
@@ -91,6 +119,25 @@ let benchmarks: @Sendable () -> Void = {
         return fixture
     } teardown: {
         Fixture.removeAll()
+    }
+
+    for (name, picks) in [("zipfian", zipfPicks), ("uniform", uniformPicks)] {
+        Benchmark("memory-tier get, 1M keys, \(name) (16 B key, 100 B value)", configuration: .init(scalingFactor: .kilo)) { (benchmark: Benchmark, fixture: Fixture) in
+            let store = fixture.store
+            var found = 0
+            benchmark.startMeasurement()
+            for i in benchmark.scaledIterations {
+                found &+= keys1M[picks[i % picks.count]].withUnsafeBytes { store.get($0) { $0.count } } ?? 0
+            }
+            benchmark.stopMeasurement()
+            blackHole(found)
+        } setup: {
+            let fixture = try Fixture(memory: 1 << 30)
+            for k in keys1M { try fixture.store.set(k, hundredBytes) }
+            return fixture
+        } teardown: {
+            Fixture.removeAll()
+        }
     }
 
     Benchmark("memory-tier set (16 B key, 100 B value, everysec)", configuration: .init(scalingFactor: .kilo)) { (benchmark: Benchmark, fixture: Fixture) in
