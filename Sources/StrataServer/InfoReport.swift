@@ -23,6 +23,7 @@ enum InfoReport {
                     ("process_id", String(getpid())), ("tcp_port", String(server.port)),
                     ("uptime_in_seconds", String(uptime)), ("uptime_in_days", String(uptime / 86400)),
                     ("executable", CommandLine.arguments.first ?? ""),
+                    ("io_threads", String(server.configuration.ioThreads)),
                 ]
             case "clients":
                 fields = [

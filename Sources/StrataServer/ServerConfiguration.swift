@@ -51,9 +51,31 @@ public struct ServerConfiguration: Sendable {
 import NIOCore
 
 extension System {
-    /// Event loop threads by default: one per core.
-    public static var coreCountForServer: Int { max(1, System.coreCount) }
+    /// Event loop threads by default: one per core this process may run on. NIO's count honours
+    /// cgroup quotas and cpusets (containers); the affinity mask adds `taskset` and `numactl`,
+    /// which it does not see: a node pinned to one core of many ran as many loops as the machine
+    /// had cores, and they took turns on the one core in whole scheduler ticks.
+    public static var coreCountForServer: Int { max(1, min(System.coreCount, affinityCoreCount ?? .max)) }
+
+    /// The CPUs in this process' affinity mask (`sched_getaffinity`), or nil where unknown.
+    public static var affinityCoreCount: Int? {
+        #if os(Linux)
+        var mask = [UInt64](repeating: 0, count: 16)  // 1,024 CPUs, glibc's cpu_set_t
+        let result = mask.withUnsafeMutableBytes { linuxSchedGetAffinity(0, $0.count, $0.baseAddress!) }
+        guard result == 0 else { return nil }
+        let count = mask.reduce(0) { $0 + $1.nonzeroBitCount }
+        return count > 0 ? count : nil
+        #else
+        return nil
+        #endif
+    }
 }
+
+#if os(Linux)
+/// glibc's `sched_getaffinity(pid, size, mask)`, which the Glibc module does not export.
+@_silgen_name("sched_getaffinity")
+private func linuxSchedGetAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeMutableRawPointer) -> Int32
+#endif
 
 /// The version this build reports (INFO, HELLO, `strata --version`).
 public enum StrataVersion {

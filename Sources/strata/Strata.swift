@@ -120,8 +120,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots of the hot keys for warm restarts (0: only at shutdown).")
     var snapshotInterval = 60.0
 
-    @Option(name: .customLong("io-threads"), help: "Event loop threads for client connections (default: one per core).")
-    var ioThreads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("io-threads"), help: "Event loop threads for client connections (default: one per core the process may use: cgroup quota, cpuset and affinity mask).")
+    var ioThreads = System.coreCountForServer
 
     @Option(name: .customLong("disk-threads"), help: "Threads for commands that may read the disk tier.")
     var diskThreads = 4

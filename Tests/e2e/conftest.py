@@ -39,7 +39,8 @@ class Node:
 
     ADDRESS = re.compile(r"address=(?:http://)?127\.0\.0\.1:(\d+)")
 
-    def __init__(self, data_dir, *extra, env=None, port=0, http_port=0):
+    def __init__(self, data_dir, *extra, env=None, port=0, http_port=0, cpus=None):
+        self.cpus = cpus  # CPU affinity of the process (like taskset), or None
         self.fixed_port = port
         self.fixed_http_port = http_port
         self.data_dir = str(data_dir)
@@ -57,7 +58,9 @@ class Node:
         env = dict(os.environ)
         if self.env:
             env.update(self.env)
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        pin = (lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                                        preexec_fn=pin)
         self.port = self.http_port = None
         ready = threading.Event()
 
@@ -144,8 +147,8 @@ def make_node(tmp_path):
     """Factory: make_node(*flags, name='node') starts a node; all are stopped at teardown."""
     nodes = []
 
-    def factory(*extra, name="node", env=None, port=0, http_port=0):
-        node = Node(tmp_path / name, *extra, env=env, port=port, http_port=http_port)
+    def factory(*extra, name="node", env=None, port=0, http_port=0, cpus=None):
+        node = Node(tmp_path / name, *extra, env=env, port=port, http_port=http_port, cpus=cpus)
         node.start()
         nodes.append(node)
         return node
