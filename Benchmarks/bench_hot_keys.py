@@ -8,6 +8,8 @@ The table compare_redis.py makes with redis-benchmark (kept as it is), made with
 instead, which also gives latency percentiles: GET and SET, pipeline 1 and 16, 100 B and 4 KiB
 values, 50 connections, --keys keys (default 100,000) chosen uniformly (as redis-benchmark -r), on
   - Strata (--memory 2GiB: every key in the memory tier; --fsync everysec),
+  - the same Strata with --io-threads 1 (one event loop: where the load generator shares the
+    machine's cores, fewer busy threads than cores; --no-one-loop leaves it out),
   - redis-server without persistence,
   - redis-server with appendonly yes, appendfsync everysec.
 All servers run at once; every load runs on each server in turn, interleaved, for --rounds rounds
@@ -25,6 +27,9 @@ import tempfile
 import benchlib as b
 
 
+ONE_LOOP = "Strata 1 loop"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keys", type=int, default=100_000, help="key space (default 100,000)")
@@ -34,6 +39,7 @@ def main():
     ap.add_argument("--pipelines", default="1,16", help="pipeline depths (default 1,16)")
     ap.add_argument("--distribution", default="uniform", choices=["uniform", "zipf"])
     ap.add_argument("--no-aof", action="store_true", help="leave out Redis with AOF")
+    ap.add_argument("--no-one-loop", action="store_true", help="leave out Strata with --io-threads 1")
     b.add_common_args(ap)
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -48,6 +54,11 @@ def main():
     servers = []
     try:
         servers.append(b.StrataServer("Strata", work, strata_bin, memory="2GiB", disk="8GiB", extra=["--fsync", "everysec"]))
+        if not args.no_one_loop:
+            # The same node with one event loop: on a machine whose cores the load generator shares,
+            # one loop per core leaves more busy threads than cores, and the tail is scheduler ticks.
+            servers.append(b.StrataServer(ONE_LOOP, work, strata_bin, data_dir=os.path.join(work, "strata-1-loop"),
+                                          memory="2GiB", disk="8GiB", extra=["--fsync", "everysec", "--io-threads", "1"]))
         servers.append(b.RedisServer("Redis", work, options=["--save", "", "--appendonly", "no"]))
         if not args.no_aof:
             servers.append(b.RedisServer("Redis AOF", work, options=["--save", "", "--appendonly", "yes",
@@ -94,6 +105,8 @@ def main():
         b.leftover_check()
 
     labels = [s.label for s in servers]
+    stratas = [l for l in labels if l.startswith("Strata")]
+    others = [l for l in labels if not l.startswith("Strata")]
 
     def med(key, label, f):
         return statistics.median(f(x) for x in results[key][label])
@@ -106,22 +119,20 @@ def main():
         f"each value size (GETs are hits); random (incompressible) values; median of {args.rounds} interleaved "
         f"round(s) of {args.duration:g} s; strata-load threads {args.load_threads}",
         "- servers: Strata `--memory 2GiB --disk 8GiB --fsync everysec`; Redis `--save '' --appendonly no`"
-        + ("" if args.no_aof else "; Redis AOF `--appendonly yes --appendfsync everysec`"),
-        "- ratio = Strata / that server; latency = median of the rounds' percentiles",
+        + ("" if args.no_aof else "; Redis AOF `--appendonly yes --appendfsync everysec`")
+        + ("" if args.no_one_loop else f"; {ONE_LOOP}: the same with `--io-threads 1`"),
+        "- ratio = that Strata / that server; latency = median of the rounds' percentiles",
         "",
     ]
-    headers = ["load", "Strata ops/s"]
-    for l in labels[1:]:
-        headers += [f"{l} ops/s", "ratio"]
+    headers = ["load"] + [f"{l} ops/s" for l in labels]
+    headers += [f"{st} / {o}" for st in stratas for o in others]
     headers += [f"{l} p50 / p99 ms" for l in labels] + ["GET hit ratio (all)"]
     rows = []
     for key in results:
         test, pipeline, size = key
-        st = med(key, "Strata", lambda x: x["ops_per_sec"])
-        row = [f"{test} P{pipeline} {size} B", b.fmt_int(st)]
-        for l in labels[1:]:
-            o = med(key, l, lambda x: x["ops_per_sec"])
-            row += [b.fmt_int(o), f"{st / o:.2f}" if o else "-"]
+        ops = {l: med(key, l, lambda x: x["ops_per_sec"]) for l in labels}
+        row = [f"{test} P{pipeline} {size} B"] + [b.fmt_int(ops[l]) for l in labels]
+        row += [f"{ops[st] / ops[o]:.2f}" if ops[o] else "-" for st in stratas for o in others]
         for l in labels:
             row.append(f"{b.fmt_ms(med(key, l, lambda x: x['latency_us']['p50']))} / "
                        f"{b.fmt_ms(med(key, l, lambda x: x['latency_us']['p99']))}")
