@@ -102,7 +102,10 @@ def main():
                               "--zipf-skew", args.zipf_skew, "--pipeline", args.pipeline, "--hit-check"]
         for rnd in range(args.rounds):
             for s in servers:
-                r = b.run_load(load_bin, [s.target()], s.proto, timeout=args.duration + 180, extra=load_args,
+                # A new key sequence each round (the same for every server within a round): with one
+                # seed, every round replayed the first one's keys, which the caches then held.
+                r = b.run_load(load_bin, [s.target()], s.proto, timeout=args.duration + 180,
+                               extra=load_args + ["--seed", 100 + rnd],
                                connections=args.connections, threads=args.load_threads, label=f"load {s.label}")
                 runs[s.label].append(r["load"])
                 L = r["load"]
@@ -153,7 +156,8 @@ def main():
             f"- load: fill (every key once, pipeline {args.fill_pipeline}), then {args.read_ratio:.0%} GET / "
             f"{1 - args.read_ratio:.0%} SET, Zipfian skew {args.zipf_skew} (hot keys scattered over the key space), "
             f"{args.connections} connections, pipeline {args.pipeline}, {args.rounds} interleaved round(s) of "
-            f"{args.duration:g} s per server; strata-load threads {args.load_threads}",
+            f"{args.duration:g} s per server, each round a new key sequence (seed 100 + round), the same for every "
+            f"server; strata-load threads {args.load_threads}",
             "- hit ratio: GET hits / GETs, over keys that were all written (a miss is a key the server lost); "
             "ops/s and latencies: median of the rounds; max: worst round",
             "",

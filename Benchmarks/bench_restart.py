@@ -123,7 +123,7 @@ def run_variant(variant, args, work, strata_bin, load_bin):
 
         before = server.metrics() if isinstance(server, b.StrataServer) else None
         r = b.run_load(load_bin, [server.target()], server.proto, timeout=args.steady + 180,
-                       extra=load_args + ["--duration", args.steady],
+                       extra=load_args + ["--duration", args.steady, "--seed", STEADY_SEED],
                        connections=args.connections, threads=args.load_threads, label=f"steady {label}")
         res["steady"] = r["load"]
         if before is not None:
@@ -146,7 +146,8 @@ def run_variant(variant, args, work, strata_bin, load_bin):
 
         # the load first (knocking), then the server
         load = b.LoadProcess(load_bin, [server.target()], server.proto,
-                             load_args + ["--duration", args.after, "--until-ready", "--connect-timeout", args.max_wait],
+                             load_args + ["--duration", args.after, "--until-ready", "--connect-timeout", args.max_wait,
+                                          "--seed", AFTER_SEED],
                              connections=args.connections, threads=args.load_threads, work_dir=work)
         try:
             load.wait_started()
@@ -194,6 +195,13 @@ def run_variant(variant, args, work, strata_bin, load_bin):
 
 def fmt_s(v):
     return "-" if v is None else f"{v:.3f}"
+
+
+# The load after the restart draws other keys (from the same Zipfian distribution) than the load
+# before it: with one seed, it replayed the same sequence, and the warm start's snapshot of the hot
+# keys held exactly the keys about to be read.
+STEADY_SEED = 1
+AFTER_SEED = 2
 
 
 def main():
@@ -252,7 +260,8 @@ def main():
         f"wall-clock second: memcached 1.6 refuses to restore its items within the second it stopped in)",
         f"- load: {args.read_ratio:.0%} GET / {1 - args.read_ratio:.0%} SET, Zipfian skew {args.zipf_skew}, "
         f"{args.connections} connections, pipeline {args.pipeline}; {args.steady:g} s before the restart, "
-        f"{args.after:g} s from the restart (strata-load started first, retrying its connections every 20-60 ms)",
+        f"{args.after:g} s from the restart (strata-load started first, retrying its connections every 20-60 ms); "
+        f"the two loads draw different key sequences (seeds {STEADY_SEED} and {AFTER_SEED}) from the same distribution",
         "- first reply: any reply (Redis answers -LOADING while it loads); serving: first value served "
         "(non-error reply); ready: Strata's /ready is 200 (warm start done), others = serving",
         "- hit ratio: GET hits / GETs answered, over keys that were all written; second k = "
