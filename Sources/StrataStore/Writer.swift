@@ -353,8 +353,11 @@ final class Writer: Sendable {
         var stopDeadline: UInt64?
         /// Bytes applied since the last `malloc_trim`.
         var appliedSinceTrim = 0
-        /// The last batch was a burst's (at least `burstBytes`).
-        var inBurst = false
+        /// A burst was applied (or `trimEveryBytes`): trim once the node is quiet.
+        var trimWanted = false
+        /// Reads and writes seen at the last check, and since when that count has not moved.
+        var lastActivity = 0
+        var quietSince: UInt64 = 0
     }
 
     private func run() {
@@ -406,6 +409,7 @@ final class Writer: Sendable {
                 sweep(&sweepHands)
                 sweeps &+= 1
                 if sweeps % 20 == 1 { checkResidency(&random) }
+                trimIfQuiet(&clocks, now: now)
             }
             let snapshotWanted = state.withLock { $0.snapshotRequested }
             let snapshotDue = snapshotInterval > 0 && Double(now - clocks.lastSnapshot) / 1e9 >= snapshotInterval
@@ -420,14 +424,6 @@ final class Writer: Sendable {
                 let hasWork = !s.log.isEmpty || !s.pending.isEmpty
                 s.writerIdle = !hasWork
                 return hasWork
-            }
-            if !busy && clocks.inBurst {
-                // A burst whose last batch was big, then nothing: trim now.
-                clocks.inBurst = false
-                clocks.appliedSinceTrim = 0
-                #if os(Linux)
-                _ = glibcMallocTrim(0)
-                #endif
             }
 
             if stopping {
@@ -578,21 +574,38 @@ final class Writer: Sendable {
         // During a sustained burst the trim waits for the burst to end: trimming after each big
         // batch handed LMDB's page buffers back to the kernel only for the next batch to fault
         // them in again (page faults and page clearing were a tenth of the writer's time in a
-        // 4 KiB SET load).
+        // 4 KiB SET load). And it waits for the node to be quiet (`trimIfQuiet`): malloc_trim
+        // holds each arena's lock while it walks it, and an event loop that allocated meanwhile
+        // stalled for 20-70 ms at the end of every burst.
         clocks.appliedSinceTrim += batch.bytes
-        if batch.bytes >= Self.burstBytes {
-            clocks.inBurst = true
-        } else if clocks.inBurst || clocks.appliedSinceTrim >= Self.trimEveryBytes {
-            clocks.inBurst = false
+        if batch.bytes >= Self.burstBytes || clocks.appliedSinceTrim >= Self.trimEveryBytes {
+            clocks.trimWanted = true
             clocks.appliedSinceTrim = 0
-            #if os(Linux)
-            _ = glibcMallocTrim(0)
-            #endif
         }
     }
 
-    /// A batch at least this big is part of a write burst (a backlog built up): trim after
-    /// the burst, at the first smaller batch.
+    /// Runs the wanted `malloc_trim` once no read or write has come in for `quietNanos`.
+    /// (A node that stays busy keeps the memory: it reuses it. It is only not handed back.)
+    private func trimIfQuiet(_ clocks: inout Clocks, now: UInt64) {
+        guard clocks.trimWanted else { return }
+        let memoryCounters = memory.counters
+        let activity = memoryCounters.hits &+ memoryCounters.misses &+ Int(truncatingIfNeeded: state.withLock { $0.nextSequence })
+        if activity != clocks.lastActivity {
+            clocks.lastActivity = activity
+            clocks.quietSince = now
+            return
+        }
+        guard now - clocks.quietSince >= Self.quietNanos else { return }
+        clocks.trimWanted = false
+        #if os(Linux)
+        _ = glibcMallocTrim(0)
+        #endif
+    }
+
+    /// How long the node must see no reads or writes before a wanted trim runs.
+    static let quietNanos: UInt64 = 300_000_000
+
+    /// A batch at least this big is part of a write burst (a backlog built up).
     static let burstBytes = 8 << 20
     /// Steady writes trim once per this many bytes applied.
     static let trimEveryBytes = 256 << 20
