@@ -210,9 +210,11 @@ final class Writer: Sendable {
     }
 
     /// Names the calling thread, for `top -H` and `perf` (Foundation's `Thread.name` does not
-    /// reach the kernel on Linux). A lower CPU priority (nice 10) was tried and measured: it
-    /// changed nothing on the p99 of a 90/10 load, because a niced thread still runs whole
-    /// scheduler ticks once it is picked; it only starved the log and LMDB work under load.
+    /// reach the kernel on Linux). A lower CPU priority for the writer was tried and measured:
+    /// nice 10 changed nothing on the p99 of a 90/10 load (a niced thread still runs whole
+    /// scheduler ticks once it is picked); SCHED_IDLE lowered it on a node pinned to one core but
+    /// starved the writer until SETs waited up to 0.9 s, and an unprivileged process cannot leave
+    /// SCHED_IDLE again.
     static func nameThread(_ name: String) {
         #if os(Linux)
         _ = linuxSetThreadName(pthread_self(), String(name.prefix(15)))
