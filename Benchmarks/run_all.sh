@@ -2,7 +2,7 @@
 # Reproduces the full set of comparison results: builds Strata and strata-load (release), then
 # runs the four comparisons, each writing its .md and .png into Benchmarks/results/.
 #
-#   Benchmarks/run_all.sh                 # full size, about 30 minutes on 2 cores (run on a quiet machine)
+#   Benchmarks/run_all.sh                 # full size, about 35 minutes on 2 cores (run on a quiet machine)
 #   Benchmarks/run_all.sh --smoke         # tiny sizes, a few minutes: checks that everything works;
 #                                         # results go to a temporary directory unless --out-dir is given
 #   Benchmarks/run_all.sh --out-dir DIR   # results elsewhere
