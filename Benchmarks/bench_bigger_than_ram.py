@@ -30,7 +30,7 @@ import time
 import benchlib as b
 
 
-ONE_LOOP = "Strata 1 loop"
+ONE_LOOP = b.ONE_LOOP
 
 
 def main():
@@ -67,11 +67,8 @@ def main():
             servers.append(b.StrataServer("Strata", work, strata_bin, memory=f"{m}MiB", disk=args.strata_disk,
                                           extra=["--fsync", "everysec"]))
         if "strata1" in wanted:
-            # One event loop: where the load generator shares the machine's cores, one loop per
-            # core leaves more busy threads than cores, and the latency tail is scheduler ticks.
-            servers.append(b.StrataServer(ONE_LOOP, work, strata_bin, data_dir=os.path.join(work, "strata-1-loop"),
-                                          memory=f"{m}MiB", disk=args.strata_disk,
-                                          extra=["--fsync", "everysec", "--io-threads", "1"]))
+            servers.append(b.one_loop_strata(work, strata_bin, memory=f"{m}MiB", disk=args.strata_disk,
+                                             extra=["--fsync", "everysec"]))
         if "redis" in wanted:
             servers.append(b.RedisServer("Redis", work, options=[
                 "--maxmemory", f"{m}mb", "--maxmemory-policy", "allkeys-lru", "--save", "", "--appendonly", "no"]))

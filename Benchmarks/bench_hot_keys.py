@@ -27,7 +27,7 @@ import tempfile
 import benchlib as b
 
 
-ONE_LOOP = "Strata 1 loop"
+ONE_LOOP = b.ONE_LOOP
 
 
 def main():
@@ -55,10 +55,7 @@ def main():
     try:
         servers.append(b.StrataServer("Strata", work, strata_bin, memory="2GiB", disk="8GiB", extra=["--fsync", "everysec"]))
         if not args.no_one_loop:
-            # The same node with one event loop: on a machine whose cores the load generator shares,
-            # one loop per core leaves more busy threads than cores, and the tail is scheduler ticks.
-            servers.append(b.StrataServer(ONE_LOOP, work, strata_bin, data_dir=os.path.join(work, "strata-1-loop"),
-                                          memory="2GiB", disk="8GiB", extra=["--fsync", "everysec", "--io-threads", "1"]))
+            servers.append(b.one_loop_strata(work, strata_bin, memory="2GiB", disk="8GiB", extra=["--fsync", "everysec"]))
         servers.append(b.RedisServer("Redis", work, options=["--save", "", "--appendonly", "no"]))
         if not args.no_aof:
             servers.append(b.RedisServer("Redis AOF", work, options=["--save", "", "--appendonly", "yes",

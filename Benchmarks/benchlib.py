@@ -434,6 +434,17 @@ class StrataServer(Server):
         return parse_metrics(body)
 
 
+
+ONE_LOOP = "Strata 1 loop"
+
+
+def one_loop_strata(work_dir, binary, memory, disk, extra=()):
+    """The same node with one event loop (`--io-threads 1`): where the load generator shares the
+    machine's cores, one loop per core leaves more busy threads than cores, and the latency tail
+    is scheduler ticks."""
+    return StrataServer(ONE_LOOP, work_dir, binary, data_dir=os.path.join(work_dir, "strata-1-loop"),
+                        memory=memory, disk=disk, extra=list(extra) + ["--io-threads", "1"])
+
 class RedisServer(Server):
     name = "Redis"
 

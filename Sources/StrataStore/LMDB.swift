@@ -99,10 +99,9 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// 1,024 samples cost about a millisecond at any file size and tell 99% from 97% resident
     /// (the expected misses are 10 against 31). The mapping is made once, at open.
     func residentShare(samples: Int = 1024, using generator: inout some RandomNumberGenerator) -> Double {
-        var info = MDB_envinfo()
-        guard mdb_env_info(handle, &info) == 0, let base = residencyMap else { return 0 }
+        guard let base = residencyMap else { return 0 }
         let osPage = Int(getpagesize())
-        let usedBytes = min((Int(info.me_last_pgno) + 1) * pageSize, residencyMapLength)
+        let usedBytes = min((lastPageNumber + 1) * pageSize, residencyMapLength)
         let pages = usedBytes / osPage
         guard pages > 0, samples > 0 else { return 0 }
         var resident = 0
