@@ -182,12 +182,12 @@ extension Commands {
 
     /// The reply of a command that finishes later: `write` on success, the error's text otherwise.
     static func reply<T>(_ future: EventLoopFuture<T>, _ write: @escaping @Sendable (inout ByteBuffer, T) -> Void)
-        -> EventLoopFuture<ByteBuffer>
+        -> EventLoopFuture<Reply>
     {
         future.map { value in
             var out = ByteBuffer()
             write(&out, value)
-            return out
-        }.recover { error in Server.errorReply(Server.replyText(for: error)) }
+            return Reply(out)
+        }
     }
 }

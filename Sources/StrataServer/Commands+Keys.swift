@@ -10,7 +10,7 @@ extension Commands {
         CommandSpec("exists", arity: -2, keys: (1, -1, 1)) { inv in
             let keys = Array(inv.arguments.dropFirst())
             let store = inv.store
-            return inv.run(near: keys) { out, _ in
+            return try inv.run(near: keys) { out, _ in
                 out.writeRESPInteger(keys.reduce(0) { $0 + (store.exists(Array($1.readableBytesView)) ? 1 : 0) })
             }
         },
@@ -25,7 +25,7 @@ extension Commands {
 
         CommandSpec("expiretime", arity: 2, keys: (1, 1, 1)) { inv in
             let (key, store) = (inv.bytes(1), inv.store)
-            return inv.run(near: [inv.arguments[1]]) { out, _ in
+            return try inv.run(near: [inv.arguments[1]]) { out, _ in
                 guard let at = store.expiry(of: key) else { return out.writeRESPInteger(-2) }
                 out.writeRESPInteger(at == 0 ? -1 : Int(at / 1000))
             }
@@ -33,7 +33,7 @@ extension Commands {
 
         CommandSpec("pexpiretime", arity: 2, keys: (1, 1, 1)) { inv in
             let (key, store) = (inv.bytes(1), inv.store)
-            return inv.run(near: [inv.arguments[1]]) { out, _ in
+            return try inv.run(near: [inv.arguments[1]]) { out, _ in
                 guard let at = store.expiry(of: key) else { return out.writeRESPInteger(-2) }
                 out.writeRESPInteger(at == 0 ? -1 : Int(at))
             }
@@ -41,14 +41,14 @@ extension Commands {
 
         CommandSpec("persist", arity: 2, flags: .write, keys: (1, 1, 1)) { inv in
             let (key, store) = (inv.bytes(1), inv.store)
-            return inv.run(near: [inv.arguments[1]]) { out, _ in
+            return try inv.run(near: [inv.arguments[1]]) { out, _ in
                 out.writeRESPInteger(try store.persist(key) ? 1 : 0)
             }
         },
 
         CommandSpec("type", arity: 2, keys: (1, 1, 1)) { inv in
             let (key, store) = (inv.bytes(1), inv.store)
-            return inv.run(near: [inv.arguments[1]]) { out, _ in
+            return try inv.run(near: [inv.arguments[1]]) { out, _ in
                 out.writeRESPSimpleString(store.exists(key) ? "string" : "none")
             }
         },
@@ -118,7 +118,7 @@ extension Commands {
         CommandSpec(name, arity: -2, flags: .write, keys: (1, -1, 1)) { inv in
             let keys = Array(inv.arguments.dropFirst())
             let store = inv.store
-            return inv.run(near: keys) { out, _ in
+            return try inv.run(near: keys) { out, _ in
                 var deleted = 0
                 for key in keys where try store.delete(Array(key.readableBytesView)) { deleted += 1 }
                 out.writeRESPInteger(deleted)
@@ -161,7 +161,7 @@ extension Commands {
             guard !o2 else { throw CommandError.invalidExpire(name) }
             let (key, store) = (inv.bytes(1), inv.store)
             let (onlyNew, onlyExisting, greater, less) = (nx, xx, gt, lt)
-            return inv.run(near: [inv.arguments[1]]) { out, _ in
+            return try inv.run(near: [inv.arguments[1]]) { out, _ in
                 let changed = try store.update(key) { current -> (Mutation, Bool) in
                     guard let current else { return (.none, false) }
                     let existing = current.expiresAt  // 0: no expiry, which counts as infinite
@@ -180,7 +180,7 @@ extension Commands {
     static func ttlCommand(_ name: String, _ convert: @escaping @Sendable (Int) -> Int) -> CommandSpec {
         CommandSpec(name, arity: 2, keys: (1, 1, 1)) { inv in
             let (key, store) = (inv.bytes(1), inv.store)
-            return inv.run(near: [inv.arguments[1]]) { out, _ in
+            return try inv.run(near: [inv.arguments[1]]) { out, _ in
                 guard let at = store.expiry(of: key) else { return out.writeRESPInteger(-2) }
                 if at == 0 { return out.writeRESPInteger(-1) }
                 out.writeRESPInteger(convert(max(0, Int(at - currentTimeMilliseconds()))))

@@ -85,8 +85,10 @@ extension Commands {
         },
 
         CommandSpec("bgsave", arity: -1, flags: .admin) { inv in
-            let store = inv.store
-            DispatchQueue.global().async { try? store.sync() }
+            let (store, logger) = (inv.store, inv.server.logger)
+            inv.server.diskPool.runIfActive(eventLoop: inv.eventLoop) { try store.sync() }.whenFailure { error in
+                logger.error("BGSAVE could not sync the disk tier", metadata: ["error": "\(error)"])
+            }
             inv.out.writeRESPSimpleString("Background saving started")
             return .done
         },

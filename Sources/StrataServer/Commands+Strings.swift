@@ -113,7 +113,7 @@ extension Commands {
             let keyBytes = inv.bytes(1)
             let valueBytes = inv.bytes(2)
             let (when, options, reply) = (condition, expiry, returnOld)
-            return inv.run(near: [key]) { out, version in
+            return try inv.run(near: [key]) { out, version in
                 let (applied, old) = try store.update(keyBytes) { current -> (Mutation, (Bool, [UInt8]?)) in
                     switch when {
                     case .ifAbsent where current != nil, .ifPresent where current == nil:
@@ -135,7 +135,7 @@ extension Commands {
 
         CommandSpec("setnx", arity: 3, flags: .write, keys: (1, 1, 1)) { inv in
             let (key, value, store) = (inv.bytes(1), inv.bytes(2), inv.store)
-            return inv.run(near: [inv.arguments[1]]) { out, _ in
+            return try inv.run(near: [inv.arguments[1]]) { out, _ in
                 out.writeRESPInteger(try store.set(key, value, condition: .ifAbsent) ? 1 : 0)
             }
         },
@@ -156,7 +156,7 @@ extension Commands {
 
         CommandSpec("getset", arity: 3, flags: .write, keys: (1, 1, 1)) { inv in
             let (key, value, store) = (inv.bytes(1), inv.bytes(2), inv.store)
-            return inv.run(near: [inv.arguments[1]]) { out, version in
+            return try inv.run(near: [inv.arguments[1]]) { out, version in
                 let old = try store.update(key) { current in (.set(value: value, expiresAt: 0), current?.value) }
                 if let old { out.writeRESPBulk(old) } else { out.writeRESPNull(version) }
             }
@@ -179,7 +179,7 @@ extension Commands {
                 i += 1
             }
             let (key, store, options) = (inv.bytes(1), inv.store, expiry)
-            return inv.run(near: [inv.arguments[1]]) { out, version in
+            return try inv.run(near: [inv.arguments[1]]) { out, version in
                 let value = try store.update(key) { current -> (Mutation, [UInt8]?) in
                     guard let current else { return (.none, nil) }
                     if let at = options.at { return (.expire(at: at), current.value) }
@@ -192,7 +192,7 @@ extension Commands {
 
         CommandSpec("getdel", arity: 2, flags: .write, keys: (1, 1, 1)) { inv in
             let (key, store) = (inv.bytes(1), inv.store)
-            return inv.run(near: [inv.arguments[1]]) { out, version in
+            return try inv.run(near: [inv.arguments[1]]) { out, version in
                 let value = try store.update(key) { current in (current == nil ? .none : .delete, current?.value) }
                 if let value { out.writeRESPBulk(value) } else { out.writeRESPNull(version) }
             }
@@ -201,7 +201,7 @@ extension Commands {
         CommandSpec("mget", arity: -2, keys: (1, -1, 1)) { inv in
             let keys = Array(inv.arguments.dropFirst())
             let store = inv.store
-            return inv.run(near: keys) { out, version in
+            return try inv.run(near: keys) { out, version in
                 out.writeRESPArrayHeader(keys.count)
                 for key in keys {
                     let found: Void? = key.withUnsafeReadableBytes { k in store.get(k) { v in out.writeRESPBulk(v) } }
@@ -237,7 +237,7 @@ extension Commands {
 
         CommandSpec("append", arity: 3, flags: .write, keys: (1, 1, 1)) { inv in
             let (key, suffix, store, limit) = (inv.bytes(1), inv.bytes(2), inv.store, inv.server.configuration.maxValueSize)
-            return inv.run(near: [inv.arguments[1]]) { out, _ in
+            return try inv.run(near: [inv.arguments[1]]) { out, _ in
                 let length = try store.update(key) { current -> (Mutation, Int) in
                     let value = (current?.value ?? []) + suffix
                     guard value.count <= limit else {
@@ -251,7 +251,7 @@ extension Commands {
 
         CommandSpec("strlen", arity: 2, keys: (1, 1, 1)) { inv in
             let (key, store) = (inv.arguments[1], inv.store)
-            return inv.run(near: [key]) { out, _ in
+            return try inv.run(near: [key]) { out, _ in
                 let length = key.withUnsafeReadableBytes { k in store.get(k) { $0.count } } ?? 0
                 out.writeRESPInteger(length)
             }
@@ -274,7 +274,7 @@ extension Commands {
         CommandSpec(name, arity: arity, flags: .write, keys: (1, 1, 1)) { inv in
             let by = try delta(inv)
             let (key, store) = (inv.bytes(1), inv.store)
-            return inv.run(near: [inv.arguments[1]]) { out, _ in
+            return try inv.run(near: [inv.arguments[1]]) { out, _ in
                 let result = try store.update(key) { current -> (Mutation, Int) in
                     var value = 0
                     if let current {

@@ -7,9 +7,9 @@ import StrataStore
 enum Outcome {
     /// The reply is in `Invocation.out`.
     case done
-    /// The reply will come from this future (work on the disk thread pool, or a write waiting
-    /// for fsync under `--fsync always`).
-    case deferred(EventLoopFuture<ByteBuffer>)
+    /// The reply will come from this future (work on the disk thread pool, another node, or a
+    /// cluster operation). The future may fail: its error becomes the error reply.
+    case deferred(EventLoopFuture<Reply>)
 }
 
 /// A client-caused error with the exact reply text Redis gives (without the leading `-`).
@@ -37,6 +37,8 @@ struct Invocation {
     let server: Server
     let eventLoop: any EventLoop
     let version: RESPVersion
+    /// How the command was sent (a client, a peer, or part of another command).
+    let origin: CommandOrigin
     var out: ByteBuffer
     /// Set by QUIT: close the connection once the reply is written.
     var closeAfterReply = false
@@ -93,34 +95,27 @@ struct Invocation {
     /// Runs `work` on the disk thread pool and defers the reply to it.
     func offload(_ work: @escaping @Sendable (inout ByteBuffer, RESPVersion) throws -> Void) -> Outcome {
         let version = self.version
-        let future = server.diskPool.runIfActive(eventLoop: eventLoop) { () -> ByteBuffer in
+        let future = server.diskPool.runIfActive(eventLoop: eventLoop) { () -> Reply in
             var buffer = ByteBufferAllocator().buffer(capacity: 64)
             do {
                 try work(&buffer, version)
+                return Reply(buffer)
             } catch {
-                buffer.clear()
-                buffer.writeRESPError(Server.replyText(for: error))
+                return Reply.error(for: error)
             }
-            return buffer
         }
         return .deferred(future)
     }
 
     /// Runs `work` here if every key is in the memory tier (it cannot block on the disk), and on
-    /// the disk thread pool otherwise.
+    /// the disk thread pool otherwise. An error thrown here is the command's error reply.
     mutating func run(near keys: [ByteBuffer], _ work: @escaping @Sendable (inout ByteBuffer, RESPVersion) throws -> Void)
-        -> Outcome
+        throws -> Outcome
     {
         let store = self.store
         let allInMemory = keys.allSatisfy { key in key.withUnsafeReadableBytes { store.isInMemory($0) } }
         guard allInMemory else { return offload(work) }
-        let mark = out.writerIndex
-        do {
-            try work(&out, version)
-        } catch {
-            out.moveWriterIndex(to: mark)
-            out.writeRESPError(Server.replyText(for: error))
-        }
+        try work(&out, version)
         return .done
     }
 }

@@ -65,6 +65,9 @@ public final class Server: Sendable {
     /// The HTTP port in use.
     public var httpPort: Int { boundHTTPPort.load(ordering: .relaxed) }
 
+    /// Where every command runs.
+    var executor: CommandExecutor { CommandExecutor(server: self) }
+
     var connectedClients: Int { clients.withLock { $0.count } }
 
     func shutdownPool() async {

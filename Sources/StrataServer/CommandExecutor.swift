@@ -1,0 +1,228 @@
+import NIOCore
+import RESP
+import StrataStore
+
+/// How a command reached the executor; decides authentication, routing and metrics.
+enum CommandOrigin: Sendable, Equatable {
+    /// A client's connection: checked for authentication, routed to the keys' owners, counted.
+    case client
+    /// Another node of the cluster (after STRATA.PEER): runs here, never forwarded again; a write
+    /// is still sent on to the key's other owners.
+    case peer
+    /// A piece of another command that was already checked and counted (a part of a fan-out, or
+    /// a forwarded command whose owner turned out to be this node).
+    case part
+}
+
+/// Who runs a command and where its reply goes.
+struct Caller: Sendable {
+    let session: ClientSession
+    let eventLoop: any EventLoop
+    var origin: CommandOrigin
+    var version: RESPVersion
+    var authenticated: Bool
+}
+
+/// Where a command runs in a cluster.
+enum Placement: Sendable {
+    /// On the keys' owners: here, forwarded, or split across nodes (a client's command).
+    case byOwner
+    /// Here; `replicate`: then send the written keys to their other owners.
+    case here(replicate: Bool)
+}
+
+/// What running a command gave.
+struct Execution {
+    enum Result {
+        /// The reply is written into the caller's buffer.
+        case written(isError: Bool)
+        /// The reply comes later (disk thread, another node, replica acknowledgements, fsync).
+        case pending(EventLoopFuture<Reply>)
+    }
+
+    var result: Result
+    /// QUIT: the connection closes once this reply is out.
+    var closeAfterReply = false
+}
+
+/// The one place a command runs, whoever sent it (a client, a peer, a fan-out part; later MULTI
+/// and scripts), as Redis' `call()` is: lookup, arity, authentication, routing, the handler,
+/// metrics, replication to the other owners and the `--fsync always` wait.
+struct CommandExecutor: Sendable {
+    let server: Server
+    private let alwaysSync: Bool
+
+    init(server: Server) {
+        self.server = server
+        self.alwaysSync = server.store.configuration.fsync == .always
+    }
+
+    var commands: CommandTable { server.commands }
+
+    /// Runs `arguments` (name first), writing an immediate reply at the end of `out`. `spec` is
+    /// the command's entry if the caller looked it up already (nil: look it up here).
+    func execute(
+        _ arguments: [ByteBuffer], spec: CommandSpec? = nil, caller: Caller, placement: Placement = .byOwner,
+        into out: inout ByteBuffer
+    ) -> Execution {
+        let counted = caller.origin != .part
+        if counted { server.commandsProcessed.wrappingAdd(1, ordering: .relaxed) }
+        guard let nameBuffer = arguments.first, let spec = spec ?? commands.lookup(nameBuffer) else {
+            if counted {
+                server.metrics.unknown.calls.increment()
+                server.metrics.unknown.errors.increment()
+            }
+            out.writeRESPError(Self.unknownCommandMessage(arguments))
+            return Execution(result: .written(isError: true))
+        }
+        let metrics = counted ? (spec.metrics ?? server.metrics.unknown) : nil
+        metrics?.calls.increment()
+        // Redis' order: unknown command, then arity, then authentication.
+        guard spec.arityMatches(arguments.count) else {
+            metrics?.errors.increment()
+            out.writeRESPError(CommandError.arity(spec.name).message)
+            return Execution(result: .written(isError: true))
+        }
+        guard caller.authenticated || caller.origin == .part || spec.flags.contains(.noAuth) else {
+            metrics?.errors.increment()
+            out.writeRESPError("NOAUTH Authentication required.")
+            return Execution(result: .written(isError: true))
+        }
+        let start = ContinuousClock.now
+        let isWrite = spec.flags.contains(.write)
+        var replicate = false
+        if spec.routes, server.cluster?.isClustered == true {
+            switch (caller.origin, placement) {
+            case (.peer, _):
+                replicate = isWrite
+            case (_, .here(let andReplicate)):
+                replicate = andReplicate && isWrite
+            case (_, .byOwner):
+                switch route(arguments, spec: spec, caller: caller) {
+                case .local(let andReplicate):
+                    replicate = andReplicate
+                case .remote(let future):
+                    return Execution(result: .pending(measured(future, metrics, start, caller.eventLoop)))
+                }
+            }
+        }
+
+        let mark = out.writerIndex
+        var invocation = Invocation(
+            arguments: arguments, name: spec.name, session: caller.session, server: server, eventLoop: caller.eventLoop,
+            version: caller.version, origin: caller.origin, out: out)
+        out = ByteBuffer()  // `invocation` owns the buffer while the handler runs (no copy on write)
+        var outcome: Outcome
+        var failed = false
+        do {
+            outcome = try spec.handler(&invocation)
+        } catch {
+            invocation.out.moveWriterIndex(to: mark)
+            invocation.out.writeRESPError(Server.replyText(for: error))
+            outcome = .done
+            failed = true
+        }
+        out = invocation.out
+        let closeAfterReply = invocation.closeAfterReply
+        let loop = caller.eventLoop
+        let replicates = replicate
+
+        // A write that runs here goes on to the keys' other owners; with a write quorum above 1
+        // its reply waits for their acknowledgements, and under `--fsync always` for the sync.
+        let waits = !failed && isWrite && ((replicate && (server.cluster?.configuration.writeQuorum ?? 1) > 1) || alwaysSync)
+        switch outcome {
+        case .done where !waits:
+            // The common case: answered here and now.
+            if replicate && !failed { _ = server.replicate(spec.keys(in: arguments).map { Array($0.readableBytesView) }, eventLoop: loop) }
+            if let metrics {
+                if failed { metrics.errors.increment() }
+                metrics.duration.record(ContinuousClock.now - start)
+            }
+            return Execution(result: .written(isError: failed), closeAfterReply: closeAfterReply)
+        case .done:
+            let reply = Reply(out.getSlice(at: mark, length: out.writerIndex - mark)!)
+            out.moveWriterIndex(to: mark)
+            let settled = settle(reply, spec: spec, arguments: arguments, replicate: replicate, on: loop)
+            return Execution(result: .pending(measured(settled, metrics, start, loop)), closeAfterReply: closeAfterReply)
+        case .deferred(let future):
+            let settled: EventLoopFuture<Reply> =
+                replicate || (isWrite && alwaysSync)
+                ? future.flatMap { reply in
+                    reply.isError ? loop.makeSucceededFuture(reply)
+                        : self.settle(reply, spec: spec, arguments: arguments, replicate: replicates, on: loop)
+                } : future
+            return Execution(result: .pending(measured(settled, metrics, start, loop)), closeAfterReply: closeAfterReply)
+        }
+    }
+
+    /// Runs `arguments` as a piece of another command and gives its reply as a future.
+    func run(_ arguments: [ByteBuffer], caller: Caller, placement: Placement) -> EventLoopFuture<Reply> {
+        var part = caller
+        part.origin = .part
+        var out = ByteBuffer()
+        let execution = execute(arguments, caller: part, placement: placement, into: &out)
+        switch execution.result {
+        case .written(let isError): return caller.eventLoop.makeSucceededFuture(Reply(out, isError: isError))
+        case .pending(let future): return future
+        }
+    }
+
+    /// Sends a successful write's keys to their other owners (if `replicate`) and completes with
+    /// `reply` once the write quorum has them and, under `--fsync always`, its commit is synced.
+    private func settle(
+        _ reply: Reply, spec: CommandSpec, arguments: [ByteBuffer], replicate: Bool, on loop: any EventLoop
+    ) -> EventLoopFuture<Reply> {
+        var settled = loop.makeSucceededFuture(reply)
+        if replicate {
+            let keys = spec.keys(in: arguments).map { Array($0.readableBytesView) }
+            let replicated = server.replicate(keys, eventLoop: loop)
+            if (server.cluster?.configuration.writeQuorum ?? 1) > 1 {
+                settled = replicated.map { reply }.recover { Reply.error(for: $0) }
+            }
+        }
+        if spec.flags.contains(.write) && alwaysSync {
+            let store = server.store
+            settled = settled.flatMap { reply in
+                reply.isError ? loop.makeSucceededFuture(reply) : Self.durable(reply, store: store, on: loop)
+            }
+        }
+        return settled
+    }
+
+    /// `future` with failures turned into error replies, and the command's latency and error
+    /// recorded when it completes.
+    private func measured(
+        _ future: EventLoopFuture<Reply>, _ metrics: CommandMetrics?, _ start: ContinuousClock.Instant, _ loop: any EventLoop
+    ) -> EventLoopFuture<Reply> {
+        let replies = future.recover { Reply.error(for: $0) }
+        guard let metrics else { return replies }
+        return replies.map { reply in
+            if reply.isError { metrics.errors.increment() }
+            metrics.duration.record(ContinuousClock.now - start)
+            return reply
+        }
+    }
+
+    /// A future of `reply` that completes once every write so far is synced.
+    private static func durable(_ reply: Reply, store: TieredStore, on eventLoop: any EventLoop) -> EventLoopFuture<Reply> {
+        let promise = eventLoop.makePromise(of: Reply.self)
+        store.whenDurable(store.writeTicket) { error in
+            if let error {
+                promise.succeed(.error("ERR write not persisted: \(error.message)"))
+            } else {
+                promise.succeed(reply)
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// Redis' exact text: arguments are echoed until 128 bytes of them have been shown.
+    static func unknownCommandMessage(_ arguments: [ByteBuffer]) -> String {
+        let name = arguments.first.map { String(decoding: $0.readableBytesView.prefix(128), as: UTF8.self) } ?? ""
+        var args: [UInt8] = []
+        for argument in arguments.dropFirst() where args.count < 128 {
+            args += Array("'".utf8) + Array(argument.readableBytesView.prefix(128 - args.count)) + Array("' ".utf8)
+        }
+        return "ERR unknown command '\(name)', with args beginning with: \(String(decoding: args, as: UTF8.self))"
+    }
+}
