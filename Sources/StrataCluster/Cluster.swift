@@ -113,10 +113,6 @@ extension Set where Element == Character {
 /// routes reads and writes, and the future ring (normal and joining nodes) says where keys are
 /// going; writes go to the owners on both, so nothing written during a move is missed.
 public final class Cluster: Sendable {
-    public struct PeerState: Sendable {
-        public var up: Bool
-        public var lastSeen: NIODeadline
-    }
 
     struct Topology: Sendable {
         var membership: Membership
@@ -144,7 +140,8 @@ public final class Cluster: Sendable {
     public let configuration: ClusterConfiguration
     private let topology: NIOLockedValueBox<Topology>
     private let peers: NIOLockedValueBox<[NodeID: Peer]>
-    private let states: NIOLockedValueBox<[NodeID: PeerState]>
+    /// Which peers are up.
+    private let detector: NIOLockedValueBox<FailureDetector>
     private let heartbeat = NIOLockedValueBox<RepeatedTask?>(nil)
     private let upHandlers = NIOLockedValueBox<[@Sendable (NodeID) -> Void]>([])
     private let changeHandlers = NIOLockedValueBox<[@Sendable (Membership, Membership) -> Void]>([])
@@ -160,7 +157,7 @@ public final class Cluster: Sendable {
         self.topology = NIOLockedValueBox(Cluster.topology(start, virtualNodes: configuration.virtualNodes))
         clustered.store(Cluster.isClustered(start, configuration.nodeID), ordering: .relaxed)
         self.peers = NIOLockedValueBox([:])
-        self.states = NIOLockedValueBox([:])
+        self.detector = NIOLockedValueBox(FailureDetector(timeout: configuration.failureTimeout))
         connectPeers(start)
     }
 
@@ -199,11 +196,7 @@ public final class Cluster: Sendable {
                 if let old = peers.removeValue(forKey: id) { closing += old.all }
             }
         }
-        states.withLockedValue { states in
-            // Optimistic: a new peer is up until it fails to answer.
-            for member in wanted where states[member.id] == nil { states[member.id] = PeerState(up: true, lastSeen: .now()) }
-            for id in Array(states.keys) where !wanted.contains(where: { $0.id == id }) { states[id] = nil }
-        }
+        detector.withLockedValue { $0.track(wanted.map(\.id), now: .now()) }
         for client in closing { client.close() }
     }
 
@@ -228,10 +221,10 @@ public final class Cluster: Sendable {
     public var peerIDs: [NodeID] { topology.withLockedValue { $0.membership.members.map(\.id).filter { $0 != nodeID } } }
 
     public func isLive(_ node: NodeID) -> Bool {
-        node == configuration.nodeID || states.withLockedValue { $0[node]?.up ?? false }
+        node == configuration.nodeID || detector.withLockedValue { $0.isUp(node) }
     }
 
-    public var peerStates: [NodeID: PeerState] { states.withLockedValue { $0 } }
+    public var peerStates: [NodeID: PeerState] { detector.withLockedValue { $0.peers } }
 
     /// Where `key` is read and written now: its owners that are up, in ring order (the first is
     /// the write coordinator). Only when every owner is down, the next live nodes on the ring
@@ -313,10 +306,10 @@ public final class Cluster: Sendable {
             send([ByteBuffer(string: "STRATA.HEARTBEAT"), ByteBuffer(string: String(mine.epoch))], to: id).whenSuccess {
                 [weak self] reply in
                 guard let self, let theirs = reply.integer else { return }
-                if theirs > mine.epoch {
-                    self.fetchMembership(from: id)
-                } else if theirs < mine.epoch {
-                    _ = self.pushMembership(to: id)
+                switch HeartbeatAction(mine: mine.epoch, theirs: theirs) {
+                case .fetchMembership: self.fetchMembership(from: id)
+                case .pushMembership: _ = self.pushMembership(to: id)
+                case .none: break
                 }
             }
         }
@@ -337,12 +330,7 @@ public final class Cluster: Sendable {
     }
 
     func markUp(_ id: NodeID) {
-        let changed = states.withLockedValue { states -> Bool in
-            guard states[id] != nil else { return false }
-            let was = states[id]?.up ?? false
-            states[id] = PeerState(up: true, lastSeen: .now())
-            return !was
-        }
+        let changed = detector.withLockedValue { $0.answered(id, now: .now()) }
         if changed {
             logger.notice("peer is up", metadata: ["peer": "\(id)"])
             for handler in upHandlers.withLockedValue({ $0 }) { handler(id) }
@@ -356,16 +344,7 @@ public final class Cluster: Sendable {
 
     /// A request to `id` failed: down once it has been silent for the failure timeout.
     func noteFailure(_ id: NodeID, immediately: Bool = false) {
-        let timeout = configuration.failureTimeout
-        let changed = states.withLockedValue { states -> Bool in
-            guard var state = states[id], state.up else { return false }
-            if immediately || NIODeadline.now() - state.lastSeen >= timeout {
-                state.up = false
-                states[id] = state
-                return true
-            }
-            return false
-        }
+        let changed = detector.withLockedValue { $0.failed(id, now: .now(), immediately: immediately) }
         if changed { logger.warning("peer is down", metadata: ["peer": "\(id)"]) }
     }
 

@@ -53,8 +53,7 @@ final class ClientHandler: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         out = context.channel.allocator.buffer(capacity: 4096)
-        server.connectionsReceived.wrappingAdd(1, ordering: .relaxed)
-        server.metrics.connections.increment()
+        server.counters.connectionsReceived.wrappingAdd(1, ordering: .relaxed)
         let id = server.nextClientID.wrappingAdd(1, ordering: .relaxed).oldValue
         let session = ClientSession(
             id: id,
@@ -67,8 +66,7 @@ final class ClientHandler: ChannelDuplexHandler {
             return true
         }
         guard accepted else {
-            server.connectionsRejected.wrappingAdd(1, ordering: .relaxed)
-            server.metrics.rejectedConnections.increment()
+            server.counters.connectionsRejected.wrappingAdd(1, ordering: .relaxed)
             machine.close()
             var reply = context.channel.allocator.buffer(capacity: 64)
             reply.writeRESPError("ERR max number of clients reached")
@@ -99,8 +97,7 @@ final class ClientHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         readTime = currentTimeMilliseconds()
-        server.bytesIn.wrappingAdd(incoming.readableBytes, ordering: .relaxed)
-        server.metrics.bytesIn.increment(by: Int64(incoming.readableBytes))
+        server.counters.bytesIn.wrappingAdd(incoming.readableBytes, ordering: .relaxed)
         guard machine.state != .closed, session != nil, machine.protocolError == nil else { return }
         if input.readableBytes == 0 {
             input = incoming
@@ -313,8 +310,7 @@ final class ClientHandler: ChannelDuplexHandler {
     // MARK: Output
 
     private func countOut(_ bytes: Int) {
-        server.bytesOut.wrappingAdd(bytes, ordering: .relaxed)
-        server.metrics.bytesOut.increment(by: Int64(bytes))
+        server.counters.bytesOut.wrappingAdd(bytes, ordering: .relaxed)
     }
 
     private func flushReplies(context: ChannelHandlerContext) {

@@ -38,7 +38,7 @@ extension CommandExecutor {
         if keys.count == 1 || Set(ownerLists.map { $0.first }).count == 1 {
             guard let owners = ownerLists.first, !owners.isEmpty else {
                 let message =
-                    cluster.membership.member(me)?.state == .joining && cluster.ring.nodes.isEmpty
+                    cluster.isWaitingToJoin
                     ? "ERR this node is waiting to be admitted to the cluster; use another node"
                     : "ERR no live owner of this key in the cluster"
                 return .remote(caller.eventLoop.makeSucceededFuture(.error(message)))

@@ -66,7 +66,7 @@ struct CommandExecutor: Sendable {
         into out: inout ByteBuffer
     ) -> Execution {
         let counted = caller.origin != .part
-        if counted { server.commandsProcessed.wrappingAdd(1, ordering: .relaxed) }
+        if counted { server.counters.commandsProcessed.wrappingAdd(1, ordering: .relaxed) }
         guard let nameBuffer = arguments.first, let spec = spec ?? commands.lookup(nameBuffer) else {
             if counted {
                 server.metrics.unknown.calls.increment()
@@ -133,7 +133,7 @@ struct CommandExecutor: Sendable {
         switch outcome {
         case .done where !waits:
             // The common case: answered here and now.
-            if replicate && !failed { _ = server.replicate(spec.keys(in: arguments).map { Array($0.readableBytesView) }, eventLoop: loop) }
+            if replicate && !failed { _ = server.cluster?.replicate(spec.keys(in: arguments).map { Array($0.readableBytesView) }, eventLoop: loop) }
             if let metrics {
                 if failed { metrics.errors.increment() }
                 metrics.duration.record(ContinuousClock.now - start)
@@ -175,8 +175,7 @@ struct CommandExecutor: Sendable {
         var settled = loop.makeSucceededFuture(reply)
         if replicate {
             let keys = spec.keys(in: arguments).map { Array($0.readableBytesView) }
-            let replicated = server.replicate(keys, eventLoop: loop)
-            if (server.cluster?.configuration.writeQuorum ?? 1) > 1 {
+            if let cluster = server.cluster, case let replicated = cluster.replicate(keys, eventLoop: loop), cluster.configuration.writeQuorum > 1 {
                 settled = replicated.map { reply }.recover { Reply.error(for: $0) }
             }
         }

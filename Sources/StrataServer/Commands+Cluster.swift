@@ -30,7 +30,7 @@ extension Commands {
                 throw CommandError("ERR STRATA.MEMBERSHIP is for cluster peers")
             }
             guard let membership = Membership(encoded: inv.string(1)) else { throw CommandError("ERR malformed membership") }
-            cluster.adopt(membership)
+            cluster.cluster.adopt(membership)
             inv.integer(reply: Int(cluster.epoch))
             return .done
         },
@@ -67,16 +67,9 @@ extension Commands {
                 ranges = (bits, bitmap)
             }
             let filter = ranges
-            let store = inv.store
             return inv.offload { out, _ in
-                let (records, next) = try store.scanRecords(from: cursor, limit: min(max(count, 1), 10_000))
-                let owned = records.filter { pair in
-                    if let filter {
-                        let range = Int(StableHash.hash(pair.key) >> (64 - UInt64(filter.bits)))
-                        guard filter.bitmap[range / 8] & (1 << (range % 8)) != 0 else { return false }
-                    }
-                    return cluster.allOwners(of: pair.key).contains(node)
-                }
+                let (owned, next) = try cluster.records(
+                    ownedBy: node, from: cursor, limit: min(max(count, 1), 10_000), ranges: filter)
                 out.writeRESPArrayHeader(2)
                 out.writeRESPBulk(next?.bytes ?? [])
                 out.writeRESPArrayHeader(owned.count * 2)
@@ -96,13 +89,8 @@ extension Commands {
             let node = NodeID(inv.string(1))
             let bits = try inv.integer(2)
             guard (1...16).contains(bits) else { throw CommandError("ERR digest bits must be 1 to 16") }
-            let me = cluster.nodeID
-            let store = inv.store
             return inv.offload { out, _ in
-                let digests = try Server.rangeDigests(of: store, bits: bits) { key in
-                    let owners = cluster.allOwners(of: key)
-                    return owners.contains(me) && owners.contains(node)
-                }
+                let digests = try cluster.rangeDigests(sharedWith: node, bits: bits)
                 var payload = ByteBuffer()
                 payload.reserveCapacity(digests.count * 8)
                 for digest in digests { payload.writeInteger(digest) }
@@ -126,7 +114,7 @@ extension Commands {
             }
             switch sub {
             case "NODES":
-                let states = cluster.peerStates
+                let states = cluster.cluster.peerStates
                 let membership = cluster.membership
                 inv.out.writeRESPArrayHeader(membership.members.count)
                 for member in membership.members {
@@ -161,16 +149,16 @@ extension Commands {
                 guard let address = ClusterConfiguration.parseAddress(inv.string(3)) else {
                     throw CommandError("ERR '\(inv.string(3))' is not host:port")
                 }
-                let future = inv.server.admit(NodeID(inv.string(2)), host: address.host, port: address.port, eventLoop: inv.eventLoop)
+                let future = cluster.admit(NodeID(inv.string(2)), host: address.host, port: address.port, eventLoop: inv.eventLoop)
                 return .deferred(Commands.reply(future) { out, membership in out.writeRESPBulk(membership.encoded) })
             case "LEAVE":
                 guard inv.arguments.count <= 3 else { throw CommandError.arity("strata.cluster|leave") }
                 let id = inv.arguments.count == 3 ? NodeID(inv.string(2)) : cluster.nodeID
-                let future = inv.server.startLeave(id, eventLoop: inv.eventLoop)
+                let future = cluster.startLeave(id, eventLoop: inv.eventLoop)
                 return .deferred(Commands.reply(future) { out, _ in out.writeStaticString("+OK\r\n") })
             case "FORGET":
                 guard inv.arguments.count == 3 else { throw CommandError.arity("strata.cluster|forget") }
-                let future = inv.server.forget(NodeID(inv.string(2)), eventLoop: inv.eventLoop)
+                let future = cluster.forget(NodeID(inv.string(2)), eventLoop: inv.eventLoop)
                 return .deferred(Commands.reply(future) { out, _ in out.writeStaticString("+OK\r\n") })
             default:
                 throw CommandError(

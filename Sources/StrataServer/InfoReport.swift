@@ -47,11 +47,11 @@ enum InfoReport {
                 ]
             case "stats":
                 fields = [
-                    ("total_connections_received", String(server.connectionsReceived.load(ordering: .relaxed))),
-                    ("total_commands_processed", String(server.commandsProcessed.load(ordering: .relaxed))),
-                    ("total_net_input_bytes", String(server.bytesIn.load(ordering: .relaxed))),
-                    ("total_net_output_bytes", String(server.bytesOut.load(ordering: .relaxed))),
-                    ("rejected_connections", String(server.connectionsRejected.load(ordering: .relaxed))),
+                    ("total_connections_received", String(server.counters.connectionsReceived.load(ordering: .relaxed))),
+                    ("total_commands_processed", String(server.counters.commandsProcessed.load(ordering: .relaxed))),
+                    ("total_net_input_bytes", String(server.counters.bytesIn.load(ordering: .relaxed))),
+                    ("total_net_output_bytes", String(server.counters.bytesOut.load(ordering: .relaxed))),
+                    ("rejected_connections", String(server.counters.connectionsRejected.load(ordering: .relaxed))),
                     ("expired_keys", String(stats.memoryExpirations + stats.diskExpirations)),
                     ("evicted_keys", String(stats.diskEvictions)),
                     ("keyspace_hits", String(stats.memoryHits + stats.diskHits)),

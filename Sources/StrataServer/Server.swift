@@ -16,30 +16,14 @@ public final class Server: Sendable {
     let diskPool: NIOThreadPool
     let commands: CommandTable
     let cursors = ScanCursors()
-    /// Keys whose writes an owner missed while down, by owner (hinted handoff).
-    let hints = Locked<[String: Set<[UInt8]>]>([:])
-    let hintFile: HintFile
-    /// Where the newest cluster membership is kept.
-    let membershipFile: MembershipFile
-    /// Which membership moves (join or leave streaming, clean-up) this node is running.
-    let moves = Locked(Moves())
-    /// Called once this node has left the cluster (set by whoever runs the server, to exit).
-    let onLeft = Locked<(@Sendable () -> Void)?>(nil)
-    /// The periodic anti-entropy task.
-    let repairTask = Locked<RepeatedTask?>(nil)
-    /// Batches copies of writes per peer.
-    let replicaBatcher = ReplicaBatcher()
-    /// The cluster this node is part of; nil or without peers: every key is local.
-    public let cluster: Cluster?
+    /// This node's part in a cluster; nil (a single node): every key is local.
+    public let cluster: ClusterNode?
     let startedAt = currentTimeMilliseconds()
 
     let clients = Locked<[UInt64: ClientSession]>([:])
     let nextClientID = Atomic<UInt64>(1)
-    let connectionsReceived = Atomic<Int>(0)
-    let connectionsRejected = Atomic<Int>(0)
-    let commandsProcessed = Atomic<Int>(0)
-    let bytesIn = Atomic<Int>(0)
-    let bytesOut = Atomic<Int>(0)
+    /// Connections, commands and bytes since the node started.
+    let counters = ServerCounters()
     /// The RESP port actually bound (differs from the configured one when that was 0).
     let boundPort = Atomic<Int>(0)
     let boundHTTPPort = Atomic<Int>(0)
@@ -48,16 +32,19 @@ public final class Server: Sendable {
         store: TieredStore, configuration: ServerConfiguration, metrics: ServerMetrics, logger: Logger,
         cluster: Cluster? = nil
     ) {
-        self.cluster = cluster
-        self.hintFile = HintFile(dataDirectory: configuration.dataDirectory.isEmpty ? "." : configuration.dataDirectory)
-        self.membershipFile = MembershipFile(dataDirectory: configuration.dataDirectory)
         self.store = store
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
-        self.diskPool = NIOThreadPool(numberOfThreads: max(1, configuration.diskThreads))
+        let diskPool = NIOThreadPool(numberOfThreads: max(1, configuration.diskThreads))
+        self.diskPool = diskPool
         self.commands = CommandTable(metrics: metrics)
         diskPool.start()
+        self.cluster = cluster.map {
+            ClusterNode(
+                cluster: $0, store: store, pool: diskPool, dataDirectory: configuration.dataDirectory, metrics: metrics.cluster,
+                logger: logger)
+        }
     }
 
     /// The client port in use.
@@ -78,6 +65,7 @@ public final class Server: Sendable {
     static func replyText(for error: any Error) -> String {
         switch error {
         case let e as CommandError: return e.message
+        case let e as ClusterError: return e.message
         case let e as StoreError:
             switch e.code {
             case .valueTooLarge: return "ERR \(e.message)"

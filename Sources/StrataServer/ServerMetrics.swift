@@ -41,15 +41,9 @@ public final class ServerMetrics: Sendable {
     let protocolErrors: Prometheus.Counter
     let fsyncDuration: DurationHistogram
     let forwarded: Prometheus.Counter
-    let replicated: Prometheus.Counter
-    let replicationFailures: Prometheus.Counter
-    let repaired: Prometheus.Counter
-    let handedOff: Prometheus.Counter
+    /// What cluster work advances (replication, repair, hand-off, rebalancing).
+    public let cluster: ClusterMetrics
     let hintsPending: Prometheus.Gauge
-    let rebalanced: Prometheus.Counter
-    let replicationLag: DurationHistogram
-    let rangesEqual: Prometheus.Counter
-    let rangesDiffering: Prometheus.Counter
     private let replicationInFlight: Prometheus.Gauge
     private let ringEpoch: Prometheus.Gauge
     private let membersByState: [Membership.Member.State: Prometheus.Gauge]
@@ -62,6 +56,8 @@ public final class ServerMetrics: Sendable {
     private let openFiles: Prometheus.Gauge
     private let startTime: Prometheus.Gauge
     private let storeMetrics: StoreMetrics
+    /// The server's totals as last exported.
+    private let exported = Locked(ServerCounters.Snapshot())
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -80,24 +76,25 @@ public final class ServerMetrics: Sendable {
         forwarded = registry.makeCounter(
             descriptor: descriptor("strata_forwarded_requests_total", "Commands sent on to another node that owns their keys."))
         let replication = descriptor("strata_replication_writes_total", "Records sent to other owners, by result.")
-        replicated = registry.makeCounter(descriptor: replication, labels: [("result", "ok")])
-        replicationFailures = registry.makeCounter(descriptor: replication, labels: [("result", "failed")])
-        repaired = registry.makeCounter(
-            descriptor: descriptor("strata_repair_records_total", "Newer records taken from peers by repair."))
-        handedOff = registry.makeCounter(
-            descriptor: descriptor("strata_hints_replayed_total", "Missed writes handed to an owner that came back."))
+        let ranges = descriptor("strata_antientropy_ranges_total", "Ring ranges compared with a peer by anti-entropy, by result.")
+        cluster = ClusterMetrics(
+            replicated: registry.makeCounter(descriptor: replication, labels: [("result", "ok")]),
+            replicationFailures: registry.makeCounter(descriptor: replication, labels: [("result", "failed")]),
+            replicationLag: registry.makeDurationHistogram(
+                descriptor: descriptor(
+                    "strata_replication_lag_seconds", "Time from a write's local apply to another owner acknowledging its copy."),
+                buckets: latencyBuckets),
+            repaired: registry.makeCounter(
+                descriptor: descriptor("strata_repair_records_total", "Newer records taken from peers by repair.")),
+            handedOff: registry.makeCounter(
+                descriptor: descriptor("strata_hints_replayed_total", "Missed writes handed to an owner that came back.")),
+            rebalanced: registry.makeCounter(
+                descriptor: descriptor(
+                    "strata_rebalance_keys_total", "Records moved to their new owners because a node joined or left.")),
+            rangesEqual: registry.makeCounter(descriptor: ranges, labels: [("result", "equal")]),
+            rangesDiffering: registry.makeCounter(descriptor: ranges, labels: [("result", "differing")]))
         hintsPending = registry.makeGauge(
             descriptor: descriptor("strata_hints_pending", "Keys whose writes a down owner missed, waiting to be handed off."))
-        rebalanced = registry.makeCounter(
-            descriptor: descriptor(
-                "strata_rebalance_keys_total", "Records moved to their new owners because a node joined or left."))
-        replicationLag = registry.makeDurationHistogram(
-            descriptor: descriptor(
-                "strata_replication_lag_seconds", "Time from a write's local apply to another owner acknowledging its copy."),
-            buckets: latencyBuckets)
-        let ranges = descriptor("strata_antientropy_ranges_total", "Ring ranges compared with a peer by anti-entropy, by result.")
-        rangesEqual = registry.makeCounter(descriptor: ranges, labels: [("result", "equal")])
-        rangesDiffering = registry.makeCounter(descriptor: ranges, labels: [("result", "differing")])
         replicationInFlight = registry.makeGauge(
             descriptor: descriptor("strata_replication_in_flight", "Copies of writes sent to other owners and not yet acknowledged."))
         ringEpoch = registry.makeGauge(
@@ -147,16 +144,24 @@ public final class ServerMetrics: Sendable {
         refreshProcess()
         if let server {
             connectedClients.set(Double(server.connectedClients))
-            hintsPending.set(Double(server.pendingHints))
-            replicationInFlight.set(Double(server.replicaBatcher.inFlight))
+            let now = server.counters.snapshot()
+            exported.withLock { last in
+                connections.increment(by: Int64(now.connectionsReceived - last.connectionsReceived))
+                rejectedConnections.increment(by: Int64(now.connectionsRejected - last.connectionsRejected))
+                bytesIn.increment(by: Int64(now.bytesIn - last.bytesIn))
+                bytesOut.increment(by: Int64(now.bytesOut - last.bytesOut))
+                last = now
+            }
             if let cluster = server.cluster {
+                hintsPending.set(Double(cluster.pendingHints))
+                replicationInFlight.set(Double(cluster.replicationInFlight))
                 let membership = cluster.membership
                 ringEpoch.set(Double(membership.epoch))
                 for (state, gauge) in membersByState {
                     gauge.set(Double(membership.members.filter { $0.state == state }.count))
                 }
                 let up = descriptor("strata_peer_up", "1 if this node can reach the peer, else 0.")
-                let states = cluster.peerStates
+                let states = cluster.cluster.peerStates
                 let registry = self.registry
                 peerUp.withLock { gauges in
                     for (peer, gauge) in gauges where states[peer] == nil {

@@ -254,24 +254,20 @@ struct Serve: AsyncParsableCommand {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        cluster?.start()
-        server.startClusterRepair(group: group)
-        server.startMembership(group: group) {
+        server.cluster?.start(group: group) {
             // This node has left the cluster: stop as if by SIGTERM.
             Task { await services.triggerGracefulShutdown() }
         }
         do {
             try await services.run()
         } catch {
-            cluster?.stop()
-            server.stopClusterWork()
+            server.cluster?.stop()
             store.close()
             try? await group.shutdownGracefully()
             throw StartupError(description: "\(describe(error))")
         }
         // Stop heartbeats and repair before their event loops go away.
-        cluster?.stop()
-        server.stopClusterWork()
+        server.cluster?.stop()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }

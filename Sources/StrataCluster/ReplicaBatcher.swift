@@ -1,6 +1,5 @@
 import NIOConcurrencyHelpers
 import NIOCore
-import StrataCluster
 import StrataStore
 
 /// Sends copies of writes to other owners in batches: the records queued for one peer while a
@@ -73,11 +72,10 @@ final class ReplicaBatcher: Sendable {
     }
 }
 
-extension Server {
+extension ClusterNode {
     /// Sends a copy of a write to `peer`, batched with others for it; succeeds with whether the
     /// peer acknowledged it.
     func sendReplica(key: [UInt8], record: [UInt8], to peer: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Bool> {
-        guard let cluster else { return eventLoop.makeSucceededFuture(false) }
         return replicaBatcher.send(key: key, record: record, to: peer, cluster: cluster, eventLoop: eventLoop)
     }
 }

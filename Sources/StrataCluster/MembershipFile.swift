@@ -1,5 +1,4 @@
 import Foundation
-import StrataCluster
 
 /// The newest cluster membership this node adopted, kept in `<data dir>/membership` so that a
 /// restarted node knows about nodes that joined or left after its `--peers` list was written.

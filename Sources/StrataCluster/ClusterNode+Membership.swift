@@ -1,6 +1,5 @@
 import NIOCore
 import RESP
-import StrataCluster
 import StrataStore
 
 /// What membership work this node has under way.
@@ -29,15 +28,14 @@ struct Moves: Sendable {
 ///   owners and drops its copies.
 /// Records carry versions and every copy keeps the newest (last writer wins), so sending a
 /// record twice, or racing a client's write, never loses the newer value.
-extension Server {
+extension ClusterNode {
     static let streamTimeout: TimeAmount = .seconds(10)
     static let streamBatch = 500
 
     /// Starts membership work: saving every new membership, streaming when this node joins or
     /// leaves, cleaning up after a change, and (for a node started with `--join`) asking to be
     /// admitted. `onLeft` runs once this node has left the cluster.
-    public func startMembership(group: any EventLoopGroup, onLeft: @escaping @Sendable () -> Void) {
-        guard let cluster else { return }
+    func startMembership(group: any EventLoopGroup, onLeft: @escaping @Sendable () -> Void) {
         self.onLeft.withLock { $0 = onLeft }
         cluster.onMembershipChange { [weak self] old, new in
             self?.membershipChanged(from: old, to: new, eventLoop: group.next())
@@ -59,7 +57,6 @@ extension Server {
     }
 
     private func membershipChanged(from old: Membership, to new: Membership, eventLoop: any EventLoop) {
-        guard let cluster else { return }
         save(new)
         let me = cluster.nodeID
         // Hints owed to nodes that are gone are owed to nobody: their keys have new owners.
@@ -82,7 +79,7 @@ extension Server {
                 self.cleanUp(epoch: epoch, eventLoop: eventLoop)
                 // And compare with every peer now rather than at the next periodic repair: a key
                 // whose owners changed gets its copies from whoever has them.
-                for peer in cluster.peerIDs where cluster.isLive(peer) {
+                for peer in self.cluster.peerIDs where self.cluster.isLive(peer) {
                     self.repair(from: peer, eventLoop: eventLoop).whenFailure { error in
                         self.logger.info("anti-entropy after a change failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
                     }
@@ -94,7 +91,7 @@ extension Server {
 
     /// Starts (or resumes, after a restart) this node's part in a change.
     private func resumeMoves(_ membership: Membership, eventLoop: any EventLoop) {
-        guard let cluster, let state = membership.member(cluster.nodeID)?.state, state != .normal else { return }
+        guard let state = membership.member(cluster.nodeID)?.state, state != .normal else { return }
         guard state == .leaving || membership.members.count > 1 else { return }
         let start = moves.withLock { moves -> Bool in
             defer { moves.streaming = true }
@@ -106,7 +103,7 @@ extension Server {
             self.moves.withLock { $0.streaming = false }
             if case .failure(let error) = result {
                 self.logger.warning("membership move failed; retrying", metadata: ["error": "\(error)"])
-                eventLoop.scheduleTask(in: .seconds(2)) { self.resumeMoves(cluster.membership, eventLoop: eventLoop) }
+                eventLoop.scheduleTask(in: .seconds(2)) { self.resumeMoves(self.cluster.membership, eventLoop: eventLoop) }
             }
         }
     }
@@ -116,48 +113,45 @@ extension Server {
     /// Makes `membership` current everywhere: sends it to every node of the old and new
     /// memberships (those that cannot be reached get it later from heartbeats), then adopts it.
     func propose(_ membership: Membership, eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        guard let cluster else { return eventLoop.makeSucceededVoidFuture() }
         let targets = Set(cluster.membership.members.map(\.id) + membership.members.map(\.id)).subtracting([cluster.nodeID])
         let pushes = targets.map { cluster.pushMembership(to: $0, membership).hop(to: eventLoop).recover { _ in false } }
         return EventLoopFuture.whenAllComplete(pushes, on: eventLoop).map { _ in
-            cluster.adopt(membership)
+            self.cluster.adopt(membership)
         }
     }
 
     /// `STRATA.CLUSTER JOIN id host:port`: admits a node as joining; succeeds with the new
     /// membership (the joiner takes it from the reply too).
-    func admit(_ id: NodeID, host: String, port: Int, eventLoop: any EventLoop) -> EventLoopFuture<Membership> {
-        guard let cluster else { return eventLoop.makeFailedFuture(CommandError("ERR this node is not in a cluster")) }
+    public func admit(_ id: NodeID, host: String, port: Int, eventLoop: any EventLoop) -> EventLoopFuture<Membership> {
         let current = cluster.membership
         if let member = current.member(id) {
             guard member.host == host && member.port == port else {
                 return eventLoop.makeFailedFuture(
-                    CommandError("ERR a member named \(id) already exists at \(member.host):\(member.port)"))
+                    ClusterError("ERR a member named \(id) already exists at \(member.host):\(member.port)"))
             }
             return eventLoop.makeSucceededFuture(current)  // asked again: already admitted
         }
         guard current.member(cluster.nodeID)?.state == .normal else {
-            return eventLoop.makeFailedFuture(CommandError("ERR this node is not a normal member; ask another"))
+            return eventLoop.makeFailedFuture(ClusterError("ERR this node is not a normal member; ask another"))
         }
         return change(eventLoop: eventLoop) { current.with(Membership.Member(id: id, host: host, port: port, state: .joining)) }
     }
 
     /// `STRATA.CLUSTER LEAVE id`: starts `id` leaving.
-    func startLeave(_ id: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Membership> {
-        guard let cluster else { return eventLoop.makeFailedFuture(CommandError("ERR this node is not in a cluster")) }
+    public func startLeave(_ id: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Membership> {
         let current = cluster.membership
         guard let member = current.member(id) else {
-            return eventLoop.makeFailedFuture(CommandError("ERR \(id) is not a member of this cluster"))
+            return eventLoop.makeFailedFuture(ClusterError("ERR \(id) is not a member of this cluster"))
         }
         if member.state == .leaving { return eventLoop.makeSucceededFuture(current) }
         guard cluster.isLive(id) else {
             return eventLoop.makeFailedFuture(
-                CommandError("ERR \(id) is down and cannot hand over its ranges; STRATA.CLUSTER FORGET \(id) removes it"))
+                ClusterError("ERR \(id) is down and cannot hand over its ranges; STRATA.CLUSTER FORGET \(id) removes it"))
         }
         let remaining = current.futureNodes.count - 1
         guard remaining >= cluster.configuration.replicas else {
             return eventLoop.makeFailedFuture(
-                CommandError("ERR \(id) cannot leave: \(remaining) node(s) would remain for --replicas \(cluster.configuration.replicas)"))
+                ClusterError("ERR \(id) cannot leave: \(remaining) node(s) would remain for --replicas \(cluster.configuration.replicas)"))
         }
         var leaving = member
         leaving.state = .leaving
@@ -167,17 +161,16 @@ extension Server {
     /// `STRATA.CLUSTER FORGET id`: removes a member that is gone for good (dead, or stuck joining
     /// or leaving). Its keys are copied again from their other owners by the anti-entropy that
     /// follows every change.
-    func forget(_ id: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Membership> {
-        guard let cluster else { return eventLoop.makeFailedFuture(CommandError("ERR this node is not in a cluster")) }
+    public func forget(_ id: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Membership> {
         let current = cluster.membership
         guard current.member(id) != nil else {
-            return eventLoop.makeFailedFuture(CommandError("ERR \(id) is not a member of this cluster"))
+            return eventLoop.makeFailedFuture(ClusterError("ERR \(id) is not a member of this cluster"))
         }
         guard id != cluster.nodeID else {
-            return eventLoop.makeFailedFuture(CommandError("ERR a node cannot forget itself; use STRATA.CLUSTER LEAVE"))
+            return eventLoop.makeFailedFuture(ClusterError("ERR a node cannot forget itself; use STRATA.CLUSTER LEAVE"))
         }
         guard !cluster.isLive(id) else {
-            return eventLoop.makeFailedFuture(CommandError("ERR \(id) is up; use STRATA.CLUSTER LEAVE \(id) so it hands over its ranges"))
+            return eventLoop.makeFailedFuture(ClusterError("ERR \(id) is up; use STRATA.CLUSTER LEAVE \(id) so it hands over its ranges"))
         }
         return change(eventLoop: eventLoop, evenIfMoving: true) { current.without(id) }
     }
@@ -186,7 +179,6 @@ extension Server {
     private func change(eventLoop: any EventLoop, evenIfMoving: Bool = false, _ make: () -> Membership)
         -> EventLoopFuture<Membership>
     {
-        guard let cluster else { return eventLoop.makeFailedFuture(CommandError("ERR this node is not in a cluster")) }
         let mayStart = moves.withLock { moves -> Bool in
             defer { moves.changing = true }
             return !moves.changing
@@ -194,7 +186,7 @@ extension Server {
         guard mayStart && (evenIfMoving || cluster.membership.isSettled) else {
             if mayStart { moves.withLock { $0.changing = false } }
             return eventLoop.makeFailedFuture(
-                CommandError("ERR a membership change is in progress (epoch \(cluster.epoch)); retry when it is done"))
+                ClusterError("ERR a membership change is in progress (epoch \(cluster.epoch)); retry when it is done"))
         }
         let next = make()
         return propose(next, eventLoop: eventLoop).map { next }.always { _ in
@@ -204,18 +196,17 @@ extension Server {
 
     /// A joiner asks `seed` to admit it, again every second until it is a member.
     private func askToJoin(_ seed: (host: String, port: Int), attempt: Int, eventLoop: any EventLoop) {
-        guard let cluster else { return }
         let me = cluster.configuration
         cluster.send(
             ["STRATA.CLUSTER", "JOIN", me.nodeID.name, "\(me.address.host):\(me.address.port)"], toAddress: seed,
-            timeout: Server.streamTimeout
+            timeout: ClusterNode.streamTimeout
         ).hop(to: eventLoop).whenComplete { result in
             if case .success(let reply) = result, let text = reply.string, let membership = Membership(encoded: text) {
                 self.logger.notice("admitted to the cluster as joining", metadata: ["seed": "\(seed.host):\(seed.port)"])
-                cluster.adopt(membership)
+                self.cluster.adopt(membership)
                 return
             }
-            if cluster.membership.members.count > 1 { return }
+            if self.cluster.membership.members.count > 1 { return }
             let reason: String
             switch result {
             case .success(let reply): reason = reply.string ?? "unexpected reply"
@@ -231,12 +222,11 @@ extension Server {
 
     /// Makes sure `node` routes with `membership` (or newer) before this node streams with it.
     private func confirm(_ membership: Membership, with node: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        guard let cluster else { return eventLoop.makeSucceededVoidFuture() }
         return cluster.send(
             [ByteBuffer(string: "STRATA.MEMBERSHIP"), ByteBuffer(string: membership.encoded)], to: node
         ).hop(to: eventLoop).flatMapThrowing { reply in
             guard let epoch = reply.integer, epoch >= Int(membership.epoch) else {
-                throw CommandError("\(node) did not take membership epoch \(membership.epoch): \(reply.string ?? "?")")
+                throw ClusterError("\(node) did not take membership epoch \(membership.epoch): \(reply.string ?? "?")")
             }
         }
     }
@@ -245,7 +235,6 @@ extension Server {
 
     /// Pulls from every serving member the records this node will own, then becomes normal.
     private func joinStream(eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        guard let cluster else { return eventLoop.makeSucceededVoidFuture() }
         let membership = cluster.membership
         let sources = membership.servingNodes.filter { $0 != cluster.nodeID }
         logger.notice("joining: pulling owned ranges", metadata: ["from": "\(sources.map(\.name))"])
@@ -256,8 +245,8 @@ extension Server {
             }
         }
         return chain.flatMap { total in
-            let current = cluster.membership
-            guard var me = current.member(cluster.nodeID), me.state == .joining else { return eventLoop.makeSucceededVoidFuture() }
+            let current = self.cluster.membership
+            guard var me = current.member(self.cluster.nodeID), me.state == .joining else { return eventLoop.makeSucceededVoidFuture() }
             self.logger.notice("joined: ranges received", metadata: ["records": "\(total)"])
             me.state = .normal
             return self.propose(current.with(me), eventLoop: eventLoop)
@@ -283,7 +272,6 @@ extension Server {
 
     /// Pushes every record to its owners on the ring without this node, then leaves.
     private func leaveStream(eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        guard let cluster else { return eventLoop.makeSucceededVoidFuture() }
         let membership = cluster.membership
         let others = membership.members.map(\.id).filter { $0 != cluster.nodeID }
         logger.notice("leaving: handing ranges to their next owners")
@@ -291,17 +279,17 @@ extension Server {
         let confirmations = others.filter(cluster.isLive).map { confirm(membership, with: $0, eventLoop: eventLoop) }
         return EventLoopFuture.andAllSucceed(confirmations, on: eventLoop).flatMap {
             self.handOver(from: TieredStore.RecordCursor.start, epoch: nil, moved: 0, eventLoop: eventLoop) { key in
-                cluster.futureOwners(of: key).filter { $0 != cluster.nodeID }
+                self.cluster.futureOwners(of: key).filter { $0 != self.cluster.nodeID }
             }
         }.flatMap { moved in
             self.logger.notice("left: ranges handed over", metadata: ["records": "\(moved)"])
-            return self.propose(cluster.membership.without(cluster.nodeID), eventLoop: eventLoop)
+            return self.propose(self.cluster.membership.without(self.cluster.nodeID), eventLoop: eventLoop)
         }
     }
 
     /// After a change: hands the records this node no longer owns to their owners, then drops them.
     private func cleanUp(epoch: UInt64, eventLoop: any EventLoop) {
-        guard let cluster, cluster.epoch == epoch, cluster.membership.member(cluster.nodeID)?.state == .normal else { return }
+        guard cluster.epoch == epoch, cluster.membership.member(cluster.nodeID)?.state == .normal else { return }
         let start = moves.withLock { moves -> Bool in
             defer { moves.cleanedEpoch = max(moves.cleanedEpoch, epoch) }
             return moves.cleanedEpoch < epoch
@@ -309,7 +297,7 @@ extension Server {
         guard start else { return }
         let me = cluster.nodeID
         handOver(from: TieredStore.RecordCursor.start, epoch: epoch, moved: 0, eventLoop: eventLoop) { key in
-            let owners = cluster.allOwners(of: key)
+            let owners = self.cluster.allOwners(of: key)
             return owners.contains(me) ? [] : owners
         }.whenComplete { result in
             switch result {
@@ -328,11 +316,10 @@ extension Server {
         from cursor: TieredStore.RecordCursor, epoch: UInt64?, moved: Int, eventLoop: any EventLoop,
         targets: @escaping @Sendable ([UInt8]) -> [NodeID]
     ) -> EventLoopFuture<Int> {
-        guard let cluster else { return eventLoop.makeSucceededFuture(moved) }
         if let epoch, cluster.epoch != epoch { return eventLoop.makeSucceededFuture(moved) }
         let store = self.store
-        return diskPool.runIfActive(eventLoop: eventLoop) {
-            try store.scanRecords(from: cursor, limit: Server.streamBatch)
+        return pool.runIfActive(eventLoop: eventLoop) {
+            try store.scanRecords(from: cursor, limit: ClusterNode.streamBatch)
         }.flatMap { records, next in
             var batches: [NodeID: [([UInt8], [UInt8])]] = [:]
             var routes: [[UInt8]: [NodeID]] = [:]
@@ -364,7 +351,7 @@ extension Server {
                     // Keys a down owner still waits for stay until their hint is handed off.
                     let waiting = self.hints.withLock { hints in Set(hints.values.joined()) }
                     let drop = handed.filter { !waiting.contains($0) }
-                    dropped = self.diskPool.runIfActive(eventLoop: eventLoop) {
+                    dropped = self.pool.runIfActive(eventLoop: eventLoop) {
                         for key in drop { try? store.discard(key) }
                     }
                 } else {
@@ -383,8 +370,7 @@ extension Server {
     private func sendWithRetries(_ arguments: [ByteBuffer], to node: NodeID, attempts: Int, eventLoop: any EventLoop)
         -> EventLoopFuture<Bool>
     {
-        guard let cluster else { return eventLoop.makeSucceededFuture(false) }
-        return cluster.send(arguments, to: node, timeout: Server.streamTimeout).hop(to: eventLoop).map { $0.kind == .integer }
+        return cluster.send(arguments, to: node, timeout: ClusterNode.streamTimeout).hop(to: eventLoop).map { $0.kind == .integer }
             .recover { _ in false }.flatMap { ok in
                 guard !ok, attempts > 1 else { return eventLoop.makeSucceededFuture(ok) }
                 return eventLoop.scheduleTask(in: .milliseconds(500)) {}.futureResult.flatMap {

@@ -1,7 +1,6 @@
 import NIOCore
-import Prometheus
+import CoreMetrics
 import RESP
-import StrataCluster
 import StrataStore
 
 /// Bringing replicas back in line after a node missed writes.
@@ -15,7 +14,7 @@ import StrataStore
 ///   digests differ are pulled (`STRATA.SYNC` with a range filter), keeping the newest version
 ///   of each record. Each node pulls what it is missing; the peer's own repair pulls the rest.
 /// Hints are kept in memory and in `HintFile`s, so a coordinator that restarts still hands off.
-extension Server {
+extension ClusterNode {
     static let repairInterval: TimeAmount = .minutes(5)
     static let syncBatch = 500
     /// Anti-entropy compares 2^10 = 1024 ranges per pair of nodes.
@@ -32,11 +31,9 @@ extension Server {
         }
     }
 
-    var pendingHints: Int { hints.withLock { $0.values.reduce(0) { $0 + $1.count } } }
-
     /// Starts handoff on peer recovery, the repair at start, and the periodic repair.
-    public func startClusterRepair(group: any EventLoopGroup) {
-        guard let cluster, cluster.isClustered else { return }
+    func startClusterRepair(group: any EventLoopGroup) {
+        guard cluster.isClustered else { return }
         let saved = hintFile.load()
         hints.withLock { hints in
             for (peer, keys) in saved { hints[peer, default: []].formUnion(keys) }
@@ -51,7 +48,7 @@ extension Server {
         for peer in cluster.peerIDs {
             repairWithRetries(from: peer, attempts: 30, eventLoop: group.next())
         }
-        let task = group.next().scheduleRepeatedTask(initialDelay: Server.repairInterval, delay: Server.repairInterval) {
+        let task = group.next().scheduleRepeatedTask(initialDelay: ClusterNode.repairInterval, delay: ClusterNode.repairInterval) {
             [weak self] _ in
             guard let self else { return }
             for peer in cluster.peerIDs where cluster.isLive(peer) {
@@ -59,14 +56,6 @@ extension Server {
             }
         }
         repairTask.withLock { $0 = task }
-    }
-
-    /// Stops periodic repair (before the event loops shut down).
-    public func stopClusterWork() {
-        repairTask.withLock { task in
-            task?.cancel()
-            task = nil
-        }
     }
 
     private func repairWithRetries(from peer: NodeID, attempts: Int, eventLoop: any EventLoop) {
@@ -86,20 +75,19 @@ extension Server {
     /// Anti-entropy with `peer`: compares range digests of the keys both own and pulls the
     /// ranges that differ. Succeeds with the number of newer records applied.
     func repair(from peer: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Int> {
-        guard let cluster else { return eventLoop.makeSucceededFuture(0) }
-        let bits = Server.digestBits
+        let bits = ClusterNode.digestBits
         let me = cluster.nodeID
         let request = [ByteBuffer(string: "STRATA.DIGEST"), ByteBuffer(string: me.name), ByteBuffer(string: String(bits))]
         let theirs = cluster.send(request, to: peer, timeout: .seconds(60)).hop(to: eventLoop).flatMapThrowing { reply in
             guard let payload = reply.payload, payload.readableBytes == 8 << bits else {
-                throw CommandError("unexpected STRATA.DIGEST reply: \(reply.string ?? "?")")
+                throw ClusterError("unexpected STRATA.DIGEST reply: \(reply.string ?? "?")")
             }
             return payload
         }
         return theirs.flatMap { remote in
-            self.diskPool.runIfActive(eventLoop: eventLoop) {
-                try Server.rangeDigests(of: self.store, bits: bits) { key in
-                    let owners = cluster.allOwners(of: key)
+            self.pool.runIfActive(eventLoop: eventLoop) {
+                try ClusterNode.rangeDigests(of: self.store, bits: bits) { key in
+                    let owners = self.cluster.allOwners(of: key)
                     return owners.contains(me) && owners.contains(peer)
                 }
             }.flatMap { local in
@@ -118,6 +106,32 @@ extension Server {
         }
     }
 
+    /// STRATA.DIGEST's answer (a peer's anti-entropy): per range, the digest of the keys this
+    /// node and `peer` both own. Reads the whole disk tier: call it on a disk thread.
+    public func rangeDigests(sharedWith peer: NodeID, bits: Int) throws -> [UInt64] {
+        let (cluster, me) = (self.cluster, nodeID)
+        return try ClusterNode.rangeDigests(of: store, bits: bits) { key in
+            let owners = cluster.allOwners(of: key)
+            return owners.contains(me) && owners.contains(peer)
+        }
+    }
+
+    /// STRATA.SYNC's answer (a peer's repair or join): the records `node` owns among the next
+    /// `limit` from `cursor`, only those in the marked hash ranges when `ranges` is given.
+    public func records(
+        ownedBy node: NodeID, from cursor: TieredStore.RecordCursor, limit: Int, ranges: (bits: Int, bitmap: [UInt8])?
+    ) throws -> (records: [(key: [UInt8], record: [UInt8])], next: TieredStore.RecordCursor?) {
+        let (records, next) = try store.scanRecords(from: cursor, limit: limit)
+        let owned = records.filter { pair in
+            if let ranges {
+                let range = Int(StableHash.hash(pair.key) >> (64 - UInt64(ranges.bits)))
+                guard ranges.bitmap[range / 8] & (1 << (range % 8)) != 0 else { return false }
+            }
+            return cluster.allOwners(of: pair.key).contains(node)
+        }
+        return (owned.map { (key: $0.key, record: $0.record) }, next)
+    }
+
     /// Per range of the hash space (the top `bits` bits of a key's hash), the XOR of a hash of
     /// each selected key with its record's version. Reads the whole disk tier.
     static func rangeDigests(of store: TieredStore, bits: Int, selecting: ([UInt8]) -> Bool) throws -> [UInt64] {
@@ -128,7 +142,7 @@ extension Server {
             for (key, record) in records where selecting(key) {
                 guard let version = TieredStore.version(ofRecord: record) else { continue }
                 let hash = StableHash.hash(key)
-                digests[Int(hash >> (64 - UInt64(bits)))] ^= Server.digestEntry(hash, version)
+                digests[Int(hash >> (64 - UInt64(bits)))] ^= ClusterNode.digestEntry(hash, version)
             }
             guard let next else { return digests }
             cursor = next
@@ -147,25 +161,24 @@ extension Server {
     /// digest bits and a bitmap of ranges), applying the newer ones; returns how many.
     func pull(
         from peer: NodeID, ranges: (bits: Int, bitmap: [UInt8])? = nil, cursor: [UInt8] = RecordCursorBytes.start,
-        applied: Int = 0, counter: Prometheus.Counter? = nil, eventLoop: any EventLoop
+        applied: Int = 0, counter: (any CounterHandler)? = nil, eventLoop: any EventLoop
     ) -> EventLoopFuture<Int> {
-        guard let cluster else { return eventLoop.makeSucceededFuture(0) }
         let store = self.store
         let counter = counter ?? metrics.repaired
         var request = [
             ByteBuffer(string: "STRATA.SYNC"), ByteBuffer(string: cluster.nodeID.name), ByteBuffer(bytes: cursor),
-            ByteBuffer(string: String(Server.syncBatch)),
+            ByteBuffer(string: String(ClusterNode.syncBatch)),
         ]
         if let ranges {
             request += [ByteBuffer(string: String(ranges.bits)), ByteBuffer(bytes: ranges.bitmap)]
         }
-        return cluster.send(request, to: peer, timeout: Server.streamTimeout).hop(to: eventLoop).flatMap { reply in
+        return cluster.send(request, to: peer, timeout: ClusterNode.streamTimeout).hop(to: eventLoop).flatMap { reply in
             guard reply.kind == .array, reply.elements.count == 2, let next = reply.elements[0].payload else {
-                return eventLoop.makeFailedFuture(CommandError("unexpected STRATA.SYNC reply: \(reply.string ?? "?")"))
+                return eventLoop.makeFailedFuture(ClusterError("unexpected STRATA.SYNC reply: \(reply.string ?? "?")"))
             }
             let items = reply.elements[1].elements.compactMap { $0.payload.map { Array($0.readableBytesView) } }
             let nextCursor = Array(next.readableBytesView)
-            return self.diskPool.runIfActive(eventLoop: eventLoop) { () -> Int in
+            return self.pool.runIfActive(eventLoop: eventLoop) { () -> Int in
                 var count = 0
                 for i in stride(from: 0, to: items.count - 1, by: 2) where (try? store.applyRecord(items[i], record: items[i + 1])) == true {
                     count += 1
@@ -182,24 +195,23 @@ extension Server {
 
     /// Sends the current records of the keys `peer` missed while it was down.
     func handOff(to peer: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        guard let cluster else { return eventLoop.makeSucceededVoidFuture() }
         let keys = hints.withLock { $0.removeValue(forKey: peer.name) ?? [] }
         guard !keys.isEmpty else { return eventLoop.makeSucceededVoidFuture() }
         let file = hintFile
         logger.info("handing off missed writes", metadata: ["peer": "\(peer)", "keys": "\(keys.count)"])
         let store = self.store
         let sends = keys.map { key -> EventLoopFuture<Void> in
-            diskPool.runIfActive(eventLoop: eventLoop) { store.exportRecord(key) }.flatMap { record in
+            pool.runIfActive(eventLoop: eventLoop) { store.exportRecord(key) }.flatMap { record in
                 guard let record else { return eventLoop.makeSucceededVoidFuture() }
                 return self.sendReplica(key: key, record: record, to: peer, eventLoop: eventLoop).map { ok in
                     guard ok else { return self.hint(key, for: peer) }
-                    self.metrics.handedOff.increment()
+                    self.metrics.handedOff.increment(by: 1)
                     // A stand-in (this node held the key only because every owner was down)
                     // drops its copy once no owner still waits for a hand-off of it.
-                    let owners = cluster.allOwners(of: key)
+                    let owners = self.cluster.allOwners(of: key)
                     let waiting = self.hints.withLock { hints in owners.contains { hints[$0.name]?.contains(key) ?? false } }
-                    if !owners.contains(cluster.nodeID) && !waiting {
-                        _ = self.diskPool.runIfActive(eventLoop: eventLoop) { try? store.discard(key) }
+                    if !owners.contains(self.cluster.nodeID) && !waiting {
+                        _ = self.pool.runIfActive(eventLoop: eventLoop) { try? store.discard(key) }
                     }
                 }
             }

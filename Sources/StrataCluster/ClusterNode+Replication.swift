@@ -1,17 +1,16 @@
 import NIOCore
 import RESP
-import StrataCluster
 import StrataStore
 
 /// Replication: the coordinator of a write sends the resulting record to the other live owners
 /// (`STRATA.APPLY`, batched per peer; last writer wins) and replies once `--write-quorum` nodes
 /// have it.
-extension Server {
+extension ClusterNode {
     /// Sends the current records of `keys` to their other live owners. Completes once
     /// `--write-quorum` nodes (this one included) have them: at once for a quorum of 1, the
     /// copies then travel in the background. Fails if the quorum cannot be reached.
-    func replicate(_ keys: [[UInt8]], eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        guard let cluster, cluster.isClustered else { return eventLoop.makeSucceededVoidFuture() }
+    public func replicate(_ keys: [[UInt8]], eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        guard cluster.isClustered else { return eventLoop.makeSucceededVoidFuture() }
         let quorum = cluster.configuration.writeQuorum
         let store = self.store
         let metrics = self.metrics
@@ -21,11 +20,11 @@ extension Server {
             for down in others where !cluster.isLive(down) { hint(key, for: down) }
             guard !targets.isEmpty else {
                 return quorum <= 1 ? eventLoop.makeSucceededVoidFuture()
-                    : eventLoop.makeFailedFuture(CommandError("ERR write quorum of \(quorum) not reached (1 node has the write)"))
+                    : eventLoop.makeFailedFuture(ClusterError("ERR write quorum of \(quorum) not reached (1 node has the write)"))
             }
             // Just written, the record is almost always still in the write queue: no disk read.
             let record = store.exportQueuedRecord(key).map { eventLoop.makeSucceededFuture(Optional($0)) }
-                ?? diskPool.runIfActive(eventLoop: eventLoop) { store.exportRecord(key) }
+                ?? pool.runIfActive(eventLoop: eventLoop) { store.exportRecord(key) }
             let started = NIODeadline.now()
             let acks = targets.map { target -> EventLoopFuture<Bool> in
                 record.flatMap { record -> EventLoopFuture<Bool> in
@@ -33,10 +32,10 @@ extension Server {
                     return self.sendReplica(key: key, record: record, to: target, eventLoop: eventLoop)
                 }.map { ok in
                     if ok {
-                        metrics.replicated.increment()
+                        metrics.replicated.increment(by: 1)
                         metrics.replicationLag.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
                     } else {
-                        metrics.replicationFailures.increment()
+                        metrics.replicationFailures.increment(by: 1)
                         self.hint(key, for: target)  // handed off when the target answers again
                     }
                     return ok
@@ -56,7 +55,7 @@ extension Server {
                     }
                     if success && ok == needed { promise.succeed(()) }
                     if done == total && ok < needed {
-                        promise.fail(CommandError("ERR write quorum of \(quorum) not reached (\(ok + 1) nodes have the write)"))
+                        promise.fail(ClusterError("ERR write quorum of \(quorum) not reached (\(ok + 1) nodes have the write)"))
                     }
                 }
             }
