@@ -17,6 +17,7 @@ them one by one, by PID.
 """
 import os
 import queue
+import random
 import re
 import shutil
 import signal
@@ -42,7 +43,7 @@ def walkthrough_blocks(text):
 def free_port_run(count):
     """`count` consecutive free loopback ports, outside the kernel's ephemeral range (where
     port-0 binds of other tests land)."""
-    rng = __import__("random").Random(os.getpid() ^ int(time.time()))
+    rng = random.SystemRandom()
     for _ in range(200):
         base = rng.randrange(20000, 30000 - count)
         sockets = []
@@ -170,11 +171,8 @@ def workspace(tmp_path):
         "#!/bin/sh\n# Stands in for the toolchain: the binary is built already.\n"
         f'case " $* " in *" --show-bin-path "*) echo "{release}";; esac\n')
     (stub / "swift").chmod(0o755)
-    base = free_port_run(4)
-    http = free_port_run(4)
-    while abs(http - base) < 4:
-        http = free_port_run(4)
-    prometheus = free_port_run(1)
+    base = free_port_run(9)  # four client ports, four HTTP ports, Prometheus
+    http, prometheus = base + 4, base + 8
     mapping = {str(p): str(base + i) for i, p in enumerate(README_PORTS[:4])}
     mapping.update({str(p): str(http + i) for i, p in enumerate(README_PORTS[4:])})
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
@@ -273,5 +271,17 @@ def test_walkthroughs_work_when_pasted_block_by_block(workspace):
         assert re.search(r"^tier memory ", out, re.M), out
         loaded = re.search(r"^warmup_loaded_keys:(\d+)", out, re.M)
         assert loaded and int(loaded.group(1)) >= 1000, out
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n--- logs:\n{logs(directory)}") from None
     finally:
         shell.close()
+
+
+def logs(directory):
+    """The tails of run-local.sh's output and of the nodes' logs, for a failure message."""
+    parts = []
+    for path in sorted([directory / "run-local.out"] + list((directory / "data").glob("*.log"))):
+        if path.exists():
+            lines = path.read_text(errors="replace").splitlines()[-15:]
+            parts.append(f"== {path.name}\n" + "\n".join(lines))
+    return "\n".join(parts)
