@@ -142,7 +142,6 @@ public final class Cluster: Sendable {
     private let peers: NIOLockedValueBox<[NodeID: Peer]>
     /// Which peers are up.
     private let detector: NIOLockedValueBox<FailureDetector>
-    private let heartbeat = NIOLockedValueBox<RepeatedTask?>(nil)
     private let upHandlers = NIOLockedValueBox<[@Sendable (NodeID) -> Void]>([])
     private let changeHandlers = NIOLockedValueBox<[@Sendable (Membership, Membership) -> Void]>([])
     private let group: any EventLoopGroup
@@ -286,21 +285,22 @@ public final class Cluster: Sendable {
         changeHandlers.withLockedValue { $0.append(handler) }
     }
 
-    public func start() {
-        let task = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: configuration.heartbeatInterval) {
-            [weak self] _ in
-            self?.beat()
+    /// Sends heartbeats every `heartbeatInterval` until the task is cancelled.
+    public func runHeartbeats() async {
+        let interval = Duration.nanoseconds(configuration.heartbeatInterval.nanoseconds)
+        while !Task.isCancelled {
+            beat()
+            try? await Task.sleep(for: interval)  // cancelled: the loop ends
         }
-        heartbeat.withLockedValue { $0 = task }
     }
 
+    /// Closes every peer connection.
     public func stop() {
-        heartbeat.withLockedValue { $0?.cancel() }
         let all = peers.withLockedValue { $0.values.flatMap(\.all) }
         for client in all { client.close() }
     }
 
-    private func beat() {
+    func beat() {
         let mine = membership
         for id in mine.members.map(\.id) where id != nodeID {
             send([ByteBuffer(string: "STRATA.HEARTBEAT"), ByteBuffer(string: String(mine.epoch))], to: id).whenSuccess {

@@ -35,8 +35,7 @@ extension ClusterNode {
     /// Starts membership work: saving every new membership, streaming when this node joins or
     /// leaves, cleaning up after a change, and (for a node started with `--join`) asking to be
     /// admitted. `onLeft` runs once this node has left the cluster.
-    func startMembership(group: any EventLoopGroup, onLeft: @escaping @Sendable () -> Void) {
-        self.onLeft.withLock { $0 = onLeft }
+    func startMembership(group: any EventLoopGroup) {
         cluster.onMembershipChange { [weak self] old, new in
             self?.membershipChanged(from: old, to: new, eventLoop: group.next())
         }

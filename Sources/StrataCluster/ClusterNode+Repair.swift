@@ -15,7 +15,7 @@ import StrataStore
 ///   of each record. Each node pulls what it is missing; the peer's own repair pulls the rest.
 /// Hints are kept in memory and in `HintFile`s, so a coordinator that restarts still hands off.
 extension ClusterNode {
-    static let repairInterval: TimeAmount = .minutes(5)
+    static let repairInterval: Duration = .seconds(5 * 60)
     static let syncBatch = 500
     /// Anti-entropy compares 2^10 = 1024 ranges per pair of nodes.
     static let digestBits = 10
@@ -31,7 +31,7 @@ extension ClusterNode {
         }
     }
 
-    /// Starts handoff on peer recovery, the repair at start, and the periodic repair.
+    /// Loads saved hints and starts handoff on peer recovery and the repair at start.
     func startClusterRepair(group: any EventLoopGroup) {
         guard cluster.isClustered else { return }
         let saved = hintFile.load()
@@ -48,14 +48,20 @@ extension ClusterNode {
         for peer in cluster.peerIDs {
             repairWithRetries(from: peer, attempts: 30, eventLoop: group.next())
         }
-        let task = group.next().scheduleRepeatedTask(initialDelay: ClusterNode.repairInterval, delay: ClusterNode.repairInterval) {
-            [weak self] _ in
-            guard let self else { return }
+    }
+
+    /// Anti-entropy with every live peer each `repairInterval`, until the task is cancelled.
+    func runPeriodicRepair(group: any EventLoopGroup) async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: ClusterNode.repairInterval)
+            } catch {
+                return  // cancelled
+            }
             for peer in cluster.peerIDs where cluster.isLive(peer) {
-                _ = self.repair(from: peer, eventLoop: group.next())
+                _ = repair(from: peer, eventLoop: group.next())
             }
         }
-        repairTask.withLock { $0 = task }
     }
 
     private func repairWithRetries(from peer: NodeID, attempts: Int, eventLoop: any EventLoop) {

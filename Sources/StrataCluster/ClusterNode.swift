@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import RESP
+import ServiceLifecycle
 import StrataStore
 
 /// The counters and histograms cluster work advances; the caller makes them (the server, from
@@ -74,8 +75,6 @@ public final class ClusterNode: Sendable {
     let moves = Locked(Moves())
     /// Called once this node has left the cluster (set by whoever runs the node, to exit).
     let onLeft = Locked<(@Sendable () -> Void)?>(nil)
-    /// The periodic anti-entropy task.
-    let repairTask = Locked<RepeatedTask?>(nil)
     /// Batches copies of writes per peer.
     let replicaBatcher = ReplicaBatcher()
 
@@ -122,20 +121,39 @@ public final class ClusterNode: Sendable {
 
     // MARK: Running
 
-    /// Starts heartbeats, repair and membership work. `onLeft` runs once this node has left
-    /// the cluster (the caller stops the process).
-    public func start(group: any EventLoopGroup, onLeft: @escaping @Sendable () -> Void) {
-        cluster.start()
-        startClusterRepair(group: group)
-        startMembership(group: group, onLeft: onLeft)
+    /// Calls `handler` once this node has left the cluster (the caller stops the process).
+    public func whenLeft(_ handler: @escaping @Sendable () -> Void) {
+        onLeft.withLock { $0 = handler }
     }
 
-    /// Stops heartbeats and periodic repair (before the event loops shut down).
-    public func stop() {
-        cluster.stop()
-        repairTask.withLock { task in
-            task?.cancel()
-            task = nil
+    /// Runs the cluster work until graceful shutdown: heartbeats, handoff when a peer returns,
+    /// anti-entropy at start and every `repairInterval`, and membership work. Peer connections
+    /// are closed when it returns.
+    public func run(group: any EventLoopGroup) async {
+        startClusterRepair(group: group)
+        startMembership(group: group)
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { await self.cluster.runHeartbeats() }
+                if self.cluster.isClustered { tasks.addTask { await self.runPeriodicRepair(group: group) } }
+            }
         }
+        cluster.stop()
+    }
+}
+
+/// The cluster work as a service of the node's `ServiceGroup`: it stops, and closes its peer
+/// connections, on graceful shutdown.
+public struct ClusterService: Service {
+    let node: ClusterNode
+    let group: any EventLoopGroup
+
+    public init(node: ClusterNode, group: any EventLoopGroup) {
+        self.node = node
+        self.group = group
+    }
+
+    public func run() async {
+        await node.run(group: group)
     }
 }

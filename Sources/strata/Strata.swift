@@ -245,29 +245,24 @@ struct Serve: AsyncParsableCommand {
             try? await group.shutdownGracefully()
             throw StartupError(description: describe(error))
         }
+        // Shut down in reverse order: clients first, the cluster once no command needs a peer,
+        // the store last.
+        var list: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: StoreService(store: store, logger: logger))]
+        if let node = server.cluster { list.append(.init(service: ClusterService(node: node, group: group))) }
+        list += [.init(service: HTTPService(server: server, group: group, logger: logger)), .init(service: resp)]
         let services = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: StoreService(store: store, logger: logger)),
-                    .init(service: HTTPService(server: server, group: group, logger: logger)),
-                    .init(service: resp),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        server.cluster?.start(group: group) {
+            configuration: .init(services: list, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        server.cluster?.whenLeft {
             // This node has left the cluster: stop as if by SIGTERM.
             Task { await services.triggerGracefulShutdown() }
         }
         do {
             try await services.run()
         } catch {
-            server.cluster?.stop()
             store.close()
             try? await group.shutdownGracefully()
             throw StartupError(description: "\(describe(error))")
         }
-        // Stop heartbeats and repair before their event loops go away.
-        server.cluster?.stop()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }
