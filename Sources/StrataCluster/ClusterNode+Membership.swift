@@ -4,8 +4,6 @@ import StrataStore
 
 /// What membership work this node has under way.
 struct Moves: Sendable {
-    /// A join (pulling) or leave (pushing) stream is running.
-    var streaming = false
     /// This node is admitting a joiner or starting a leave (one change at a time).
     var changing = false
     /// The settled epoch whose clean-up has started.
@@ -31,31 +29,57 @@ struct Moves: Sendable {
 extension ClusterNode {
     static let streamTimeout: TimeAmount = .seconds(10)
     static let streamBatch = 500
+    /// How long after a change settles before clean-up starts (the membership reaches every node).
+    static let settleDelay: Duration = .seconds(2)
+    static let joinRetryDelay: Duration = .seconds(1)
+    static let pullAttempts = 5
+    static let sendAttempts = 3
+    static let sendRetryDelay: Duration = .milliseconds(500)
 
-    /// Starts membership work: saving every new membership, streaming when this node joins or
-    /// leaves, cleaning up after a change, and (for a node started with `--join`) asking to be
-    /// admitted. `onLeft` runs once this node has left the cluster.
-    func startMembership(group: any EventLoopGroup) {
+    /// Starts membership work: saving every new membership, and signalling the run loop to
+    /// stream when this node joins or leaves and to clean up after a change.
+    func startMembership() {
         cluster.onMembershipChange { [weak self] old, new in
-            self?.membershipChanged(from: old, to: new, eventLoop: group.next())
+            self?.membershipChanged(from: old, to: new)
+        }
+        save(cluster.membership)
+        moveSignal.continuation.yield()  // resumes a join or leave a restart interrupted
+    }
+
+    /// The membership work of `run`: this node's part in a change, clean-up after each settled
+    /// change, and (for a node started with `--join`) asking to be admitted.
+    func runMembershipWork(in tasks: inout TaskGroup<Void>) {
+        tasks.addTask {
+            for await _ in self.moveSignal.stream { await self.runMove() }
+        }
+        tasks.addTask {
+            for await epoch in self.cleanUpSignal.stream {
+                // Give the new membership a moment to reach every node, then hand over what moved.
+                do { try await Task.sleep(for: ClusterNode.settleDelay) } catch { return }
+                await self.cleanUp(epoch: epoch)
+                // And compare with every peer now rather than at the next periodic repair: a key
+                // whose owners changed gets its copies from whoever has them.
+                for peer in self.cluster.peerIDs where self.cluster.isLive(peer) {
+                    do {
+                        _ = try await self.repair(from: peer)
+                    } catch {
+                        self.logger.info("anti-entropy after a change failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                    }
+                }
+            }
         }
         let current = cluster.membership
-        save(current)
-        resumeMoves(current, eventLoop: group.next())
-        if let seed = cluster.configuration.join, current.members.count == 1, current.member(cluster.nodeID)?.state == .joining {
-            askToJoin(seed, attempt: 1, eventLoop: group.next())
+        if let seed = cluster.configuration.join, current.members.count == 1, current.member(nodeID)?.state == .joining {
+            tasks.addTask { await self.askToJoin(seed) }
         }
     }
 
     private func save(_ membership: Membership) {
-        do {
-            try membershipFile.save(membership)
-        } catch {
-            logger.error("could not save the cluster membership", metadata: ["error": "\(error)"])
-        }
+        let file = membershipFile
+        files.perform("save the cluster membership", file: file.path) { try file.save(membership) }
     }
 
-    private func membershipChanged(from old: Membership, to new: Membership, eventLoop: any EventLoop) {
+    private func membershipChanged(from old: Membership, to new: Membership) {
         save(new)
         let me = cluster.nodeID
         // Hints owed to nodes that are gone are owed to nobody: their keys have new owners.
@@ -72,37 +96,23 @@ extension ClusterNode {
             return
         }
         if new.isSettled && old.servingNodes != new.servingNodes {
-            // Give the new membership a moment to reach every node, then hand over what moved.
-            let epoch = new.epoch
-            eventLoop.scheduleTask(in: .seconds(2)) {
-                self.cleanUp(epoch: epoch, eventLoop: eventLoop)
-                // And compare with every peer now rather than at the next periodic repair: a key
-                // whose owners changed gets its copies from whoever has them.
-                for peer in self.cluster.peerIDs where self.cluster.isLive(peer) {
-                    self.repair(from: peer, eventLoop: eventLoop).whenFailure { error in
-                        self.logger.info("anti-entropy after a change failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
-                    }
-                }
-            }
+            cleanUpSignal.continuation.yield(new.epoch)
         }
-        resumeMoves(new, eventLoop: eventLoop)
+        moveSignal.continuation.yield()
     }
 
-    /// Starts (or resumes, after a restart) this node's part in a change.
-    private func resumeMoves(_ membership: Membership, eventLoop: any EventLoop) {
-        guard let state = membership.member(cluster.nodeID)?.state, state != .normal else { return }
-        guard state == .leaving || membership.members.count > 1 else { return }
-        let start = moves.withLock { moves -> Bool in
-            defer { moves.streaming = true }
-            return !moves.streaming
-        }
-        guard start else { return }
-        let stream = state == .joining ? joinStream(eventLoop: eventLoop) : leaveStream(eventLoop: eventLoop)
-        stream.whenComplete { result in
-            self.moves.withLock { $0.streaming = false }
-            if case .failure(let error) = result {
-                self.logger.warning("membership move failed; retrying", metadata: ["error": "\(error)"])
-                eventLoop.scheduleTask(in: .seconds(2)) { self.resumeMoves(self.cluster.membership, eventLoop: eventLoop) }
+    /// Runs (or resumes, after a restart) this node's part in a change, retrying until it is done.
+    private func runMove() async {
+        while !Task.isCancelled {
+            let membership = cluster.membership
+            guard let state = membership.member(nodeID)?.state, state != .normal else { return }
+            guard state == .leaving || membership.members.count > 1 else { return }
+            do {
+                if state == .joining { try await joinStream() } else { try await leaveStream() }
+                return
+            } catch {
+                logger.warning("membership move failed; retrying", metadata: ["error": "\(error)"])
+                do { try await Task.sleep(for: ClusterNode.retryDelay) } catch { return }
             }
         }
     }
@@ -194,132 +204,135 @@ extension ClusterNode {
     }
 
     /// A joiner asks `seed` to admit it, again every second until it is a member.
-    private func askToJoin(_ seed: (host: String, port: Int), attempt: Int, eventLoop: any EventLoop) {
+    private func askToJoin(_ seed: (host: String, port: Int)) async {
         let me = cluster.configuration
-        cluster.send(
-            ["STRATA.CLUSTER", "JOIN", me.nodeID.name, "\(me.address.host):\(me.address.port)"], toAddress: seed,
-            timeout: ClusterNode.streamTimeout
-        ).hop(to: eventLoop).whenComplete { result in
-            if case .success(let reply) = result, let text = reply.string, let membership = Membership(encoded: text) {
-                self.logger.notice("admitted to the cluster as joining", metadata: ["seed": "\(seed.host):\(seed.port)"])
-                self.cluster.adopt(membership)
-                return
-            }
-            if self.cluster.membership.members.count > 1 { return }
+        var attempt = 1
+        while !Task.isCancelled && cluster.membership.members.count <= 1 {
             let reason: String
-            switch result {
-            case .success(let reply): reason = reply.string ?? "unexpected reply"
-            case .failure(let error): reason = "\(error)"
+            do {
+                let reply = try await cluster.send(
+                    ["STRATA.CLUSTER", "JOIN", me.nodeID.name, "\(me.address.host):\(me.address.port)"], toAddress: seed,
+                    timeout: ClusterNode.streamTimeout
+                ).get()
+                if let text = reply.string, let membership = Membership(encoded: text) {
+                    logger.notice("admitted to the cluster as joining", metadata: ["seed": "\(seed.host):\(seed.port)"])
+                    cluster.adopt(membership)
+                    return
+                }
+                reason = reply.string ?? "unexpected reply"
+            } catch {
+                reason = "\(error)"
             }
+            if cluster.membership.members.count > 1 { return }
             if attempt == 1 || attempt % 10 == 0 {
-                self.logger.warning(
+                logger.warning(
                     "waiting to be admitted to the cluster", metadata: ["seed": "\(seed.host):\(seed.port)", "reason": "\(reason)"])
             }
-            eventLoop.scheduleTask(in: .seconds(1)) { self.askToJoin(seed, attempt: attempt + 1, eventLoop: eventLoop) }
+            attempt += 1
+            do { try await Task.sleep(for: ClusterNode.joinRetryDelay) } catch { return }
         }
     }
 
     /// Makes sure `node` routes with `membership` (or newer) before this node streams with it.
-    private func confirm(_ membership: Membership, with node: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        return cluster.send(
+    private func confirm(_ membership: Membership, with node: NodeID) async throws {
+        let reply = try await cluster.send(
             [ByteBuffer(string: "STRATA.MEMBERSHIP"), ByteBuffer(string: membership.encoded)], to: node
-        ).hop(to: eventLoop).flatMapThrowing { reply in
-            guard let epoch = reply.integer, epoch >= Int(membership.epoch) else {
-                throw ClusterError("\(node) did not take membership epoch \(membership.epoch): \(reply.string ?? "?")")
+        ).get()
+        guard let epoch = reply.integer, epoch >= Int(membership.epoch) else {
+            throw ClusterError("\(node) did not take membership epoch \(membership.epoch): \(reply.string ?? "?")")
+        }
+    }
+
+    /// Makes `membership` current everywhere, as `propose(_:eventLoop:)` does.
+    private func propose(_ membership: Membership) async {
+        let targets = Set(cluster.membership.members.map(\.id) + membership.members.map(\.id)).subtracting([nodeID])
+        await withTaskGroup(of: Void.self) { pushes in
+            for target in targets {
+                // A node that cannot be reached now learns the membership from heartbeats.
+                pushes.addTask { _ = try? await self.cluster.pushMembership(to: target, membership).get() }
             }
         }
+        cluster.adopt(membership)
     }
 
     // MARK: Streams
 
     /// Pulls from every serving member the records this node will own, then becomes normal.
-    private func joinStream(eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    private func joinStream() async throws {
         let membership = cluster.membership
-        let sources = membership.servingNodes.filter { $0 != cluster.nodeID }
+        let sources = membership.servingNodes.filter { $0 != nodeID }
         logger.notice("joining: pulling owned ranges", metadata: ["from": "\(sources.map(\.name))"])
-        var chain = eventLoop.makeSucceededFuture(0)
-        for source in sources {
-            chain = chain.flatMap { total in
-                self.pullForMove(from: source, membership: membership, attempts: 5, eventLoop: eventLoop).map { total + $0 }
-            }
-        }
-        return chain.flatMap { total in
-            let current = self.cluster.membership
-            guard var me = current.member(self.cluster.nodeID), me.state == .joining else { return eventLoop.makeSucceededVoidFuture() }
-            self.logger.notice("joined: ranges received", metadata: ["records": "\(total)"])
-            me.state = .normal
-            return self.propose(current.with(me), eventLoop: eventLoop)
-        }
+        var total = 0
+        for source in sources { total += await pullForMove(from: source, membership: membership) }
+        let current = cluster.membership
+        guard var me = current.member(nodeID), me.state == .joining else { return }
+        logger.notice("joined: ranges received", metadata: ["records": "\(total)"])
+        me.state = .normal
+        await propose(current.with(me))
     }
 
-    private func pullForMove(from source: NodeID, membership: Membership, attempts: Int, eventLoop: any EventLoop)
-        -> EventLoopFuture<Int>
-    {
-        confirm(membership, with: source, eventLoop: eventLoop).flatMap {
-            self.pull(from: source, counter: self.metrics.rebalanced, eventLoop: eventLoop)
-        }.flatMapError { error in
-            guard attempts > 1 else {
-                // A member that stays unreachable: its replicas hold its data; repair fills gaps.
-                self.logger.warning("joining: could not pull from a member", metadata: ["member": "\(source)", "error": "\(error)"])
-                return eventLoop.makeSucceededFuture(0)
-            }
-            return eventLoop.scheduleTask(in: .seconds(1)) {}.futureResult.flatMap {
-                self.pullForMove(from: source, membership: membership, attempts: attempts - 1, eventLoop: eventLoop)
+    private func pullForMove(from source: NodeID, membership: Membership) async -> Int {
+        for attempt in 1...ClusterNode.pullAttempts {
+            do {
+                try await confirm(membership, with: source)
+                return try await pull(from: source, counter: metrics.rebalanced)
+            } catch {
+                guard attempt < ClusterNode.pullAttempts else {
+                    // A member that stays unreachable: its replicas hold its data; repair fills gaps.
+                    logger.warning("joining: could not pull from a member", metadata: ["member": "\(source)", "error": "\(error)"])
+                    return 0
+                }
+                do { try await Task.sleep(for: ClusterNode.joinRetryDelay) } catch { return 0 }
             }
         }
+        return 0
     }
 
     /// Pushes every record to its owners on the ring without this node, then leaves.
-    private func leaveStream(eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    private func leaveStream() async throws {
+        let (cluster, me) = (self.cluster, nodeID)
         let membership = cluster.membership
-        let others = membership.members.map(\.id).filter { $0 != cluster.nodeID }
         logger.notice("leaving: handing ranges to their next owners")
         // Every live member must write to the next owners too before the scan starts.
-        let confirmations = others.filter(cluster.isLive).map { confirm(membership, with: $0, eventLoop: eventLoop) }
-        return EventLoopFuture.andAllSucceed(confirmations, on: eventLoop).flatMap {
-            self.handOver(from: TieredStore.RecordCursor.start, epoch: nil, moved: 0, eventLoop: eventLoop) { key in
-                self.cluster.futureOwners(of: key).filter { $0 != self.cluster.nodeID }
-            }
-        }.flatMap { moved in
-            self.logger.notice("left: ranges handed over", metadata: ["records": "\(moved)"])
-            return self.propose(self.cluster.membership.without(self.cluster.nodeID), eventLoop: eventLoop)
+        for node in membership.members.map(\.id) where node != me && cluster.isLive(node) {
+            try await confirm(membership, with: node)
         }
+        let moved = try await handOver(epoch: nil) { key in cluster.futureOwners(of: key).filter { $0 != me } }
+        logger.notice("left: ranges handed over", metadata: ["records": "\(moved)"])
+        await propose(cluster.membership.without(me))
     }
 
     /// After a change: hands the records this node no longer owns to their owners, then drops them.
-    private func cleanUp(epoch: UInt64, eventLoop: any EventLoop) {
-        guard cluster.epoch == epoch, cluster.membership.member(cluster.nodeID)?.state == .normal else { return }
+    private func cleanUp(epoch: UInt64) async {
+        let (cluster, me) = (self.cluster, nodeID)
+        guard cluster.epoch == epoch, cluster.membership.member(me)?.state == .normal else { return }
         let start = moves.withLock { moves -> Bool in
             defer { moves.cleanedEpoch = max(moves.cleanedEpoch, epoch) }
             return moves.cleanedEpoch < epoch
         }
         guard start else { return }
-        let me = cluster.nodeID
-        handOver(from: TieredStore.RecordCursor.start, epoch: epoch, moved: 0, eventLoop: eventLoop) { key in
-            let owners = self.cluster.allOwners(of: key)
-            return owners.contains(me) ? [] : owners
-        }.whenComplete { result in
-            switch result {
-            case .success(let moved):
-                self.logger.notice("clean-up after membership change", metadata: ["epoch": "\(epoch)", "records handed over": "\(moved)"])
-            case .failure(let error):
-                self.logger.warning("clean-up after membership change stopped", metadata: ["error": "\(error)"])
+        do {
+            let moved = try await handOver(epoch: epoch) { key in
+                let owners = cluster.allOwners(of: key)
+                return owners.contains(me) ? [] : owners
             }
+            logger.notice("clean-up after membership change", metadata: ["epoch": "\(epoch)", "records handed over": "\(moved)"])
+        } catch {
+            logger.warning("clean-up after membership change stopped", metadata: ["error": "\(error)"])
         }
     }
 
-    /// Scans the store from `cursor`, sends each record to `targets(key)` (`STRATA.APPLY`), and
+    /// Scans the store batch by batch, sends each record to `targets(key)` (`STRATA.APPLY`), and
     /// when `epoch` is set (clean-up) drops the copies every target took. Stops early if the
-    /// membership moves past `epoch`. Succeeds with the number of records handed over.
-    private func handOver(
-        from cursor: TieredStore.RecordCursor, epoch: UInt64?, moved: Int, eventLoop: any EventLoop,
-        targets: @escaping @Sendable ([UInt8]) -> [NodeID]
-    ) -> EventLoopFuture<Int> {
-        if let epoch, cluster.epoch != epoch { return eventLoop.makeSucceededFuture(moved) }
+    /// membership moves past `epoch`. Returns the number of records handed over.
+    private func handOver(epoch: UInt64?, targets: @escaping @Sendable ([UInt8]) -> [NodeID]) async throws -> Int {
         let store = self.store
-        return pool.runIfActive(eventLoop: eventLoop) {
-            try store.scanRecords(from: cursor, limit: ClusterNode.streamBatch)
-        }.flatMap { records, next in
+        var cursor = TieredStore.RecordCursor.start
+        var moved = 0
+        while true {
+            if let epoch, cluster.epoch != epoch { return moved }
+            let from = cursor
+            let (records, next) = try await pool.runIfActive { try store.scanRecords(from: from, limit: ClusterNode.streamBatch) }
             var batches: [NodeID: [([UInt8], [UInt8])]] = [:]
             var routes: [[UInt8]: [NodeID]] = [:]
             for (key, record) in records {
@@ -328,53 +341,58 @@ extension ClusterNode {
                 routes[key] = to
                 for node in to { batches[node, default: []].append((key, record)) }
             }
-            let destinations = routes
-            let sends = batches.map { node, pairs -> EventLoopFuture<(NodeID, Bool)> in
-                var arguments = [ByteBuffer(string: "STRATA.APPLY")]
-                arguments.reserveCapacity(1 + pairs.count * 2)
-                for (key, record) in pairs {
-                    arguments.append(ByteBuffer(bytes: key))
-                    arguments.append(ByteBuffer(bytes: record))
-                }
-                return self.sendWithRetries(arguments, to: node, attempts: 3, eventLoop: eventLoop).map { (node, $0) }
-            }
-            return EventLoopFuture.whenAllSucceed(sends, on: eventLoop).flatMap { results in
-                let took = Set(results.filter(\.1).map(\.0))
-                let handed = destinations.filter { _, to in to.allSatisfy(took.contains) }.map(\.key)
-                self.metrics.rebalanced.increment(by: Int64(handed.count))
-                for (node, ok) in results where !ok {
-                    self.logger.warning("could not hand records to their owner", metadata: ["owner": "\(node)"])
-                }
-                let dropped: EventLoopFuture<Void>
-                if epoch != nil {
-                    // Keys a down owner still waits for stay until their hint is handed off.
-                    let waiting = self.hints.withLock { hints in Set(hints.values.joined()) }
-                    let drop = handed.filter { !waiting.contains($0) }
-                    dropped = self.pool.runIfActive(eventLoop: eventLoop) {
-                        for key in drop { try? store.discard(key) }
+            let results = await withTaskGroup(of: (NodeID, Bool).self) { sends in
+                for (node, pairs) in batches {
+                    var arguments = [ByteBuffer(string: "STRATA.APPLY")]
+                    arguments.reserveCapacity(1 + pairs.count * 2)
+                    for (key, record) in pairs {
+                        arguments.append(ByteBuffer(bytes: key))
+                        arguments.append(ByteBuffer(bytes: record))
                     }
-                } else {
-                    dropped = eventLoop.makeSucceededVoidFuture()
+                    let request = arguments
+                    sends.addTask { (node, await self.sendWithRetries(request, to: node)) }
                 }
-                return dropped.flatMap {
-                    guard let next else { return eventLoop.makeSucceededFuture(moved + handed.count) }
-                    return self.handOver(
-                        from: next, epoch: epoch, moved: moved + handed.count, eventLoop: eventLoop, targets: targets)
-                }
+                var results: [(NodeID, Bool)] = []
+                for await result in sends { results.append(result) }
+                return results
             }
+            let took = Set(results.filter(\.1).map(\.0))
+            let handed = routes.filter { _, to in to.allSatisfy(took.contains) }.map(\.key)
+            metrics.rebalanced.increment(by: Int64(handed.count))
+            for (node, ok) in results where !ok {
+                logger.warning("could not hand records to their owner", metadata: ["owner": "\(node)"])
+            }
+            if epoch != nil {
+                // Keys a down owner still waits for stay until their hint is handed off.
+                let waiting = hints.withLock { hints in Set(hints.values.joined()) }
+                let drop = handed.filter { !waiting.contains($0) }
+                let failed = try await pool.runIfActive { () -> Int in
+                    var failed = 0
+                    for key in drop {
+                        do { try store.discard(key) } catch { failed += 1 }  // kept: a later clean-up tries again
+                    }
+                    return failed
+                }
+                if failed > 0 { logger.warning("could not drop handed-over records", metadata: ["records": "\(failed)"]) }
+            }
+            moved += handed.count
+            guard let next else { return moved }
+            cursor = next
         }
     }
 
-    /// Sends a stream batch; succeeds with whether the node took it.
-    private func sendWithRetries(_ arguments: [ByteBuffer], to node: NodeID, attempts: Int, eventLoop: any EventLoop)
-        -> EventLoopFuture<Bool>
-    {
-        return cluster.send(arguments, to: node, timeout: ClusterNode.streamTimeout).hop(to: eventLoop).map { $0.kind == .integer }
-            .recover { _ in false }.flatMap { ok in
-                guard !ok, attempts > 1 else { return eventLoop.makeSucceededFuture(ok) }
-                return eventLoop.scheduleTask(in: .milliseconds(500)) {}.futureResult.flatMap {
-                    self.sendWithRetries(arguments, to: node, attempts: attempts - 1, eventLoop: eventLoop)
-                }
+    /// Sends a stream batch, retrying; returns whether the node took it.
+    private func sendWithRetries(_ arguments: [ByteBuffer], to node: NodeID) async -> Bool {
+        for attempt in 1...ClusterNode.sendAttempts {
+            // A failed send is retried, then reported by the caller as not taken.
+            if let reply = try? await cluster.send(arguments, to: node, timeout: ClusterNode.streamTimeout).get(),
+                reply.kind == .integer
+            {
+                return true
             }
+            guard attempt < ClusterNode.sendAttempts else { break }
+            do { try await Task.sleep(for: ClusterNode.sendRetryDelay) } catch { break }
+        }
+        return false
     }
 }

@@ -16,6 +16,9 @@ import StrataStore
 /// Hints are kept in memory and in `HintFile`s, so a coordinator that restarts still hands off.
 extension ClusterNode {
     static let repairInterval: Duration = .seconds(5 * 60)
+    /// Anti-entropy at start is tried this many times, `retryDelay` apart.
+    static let startRepairAttempts = 30
+    static let retryDelay: Duration = .seconds(2)
     static let syncBatch = 500
     /// Anti-entropy compares 2^10 = 1024 ranges per pair of nodes.
     static let digestBits = 10
@@ -31,7 +34,7 @@ extension ClusterNode {
         }
     }
 
-    /// Loads saved hints and starts handoff on peer recovery and the repair at start.
+    /// Loads saved hints and starts handoff on peer recovery.
     func startClusterRepair(group: any EventLoopGroup) {
         guard cluster.isClustered else { return }
         let saved = hintFile.load()
@@ -45,13 +48,10 @@ extension ClusterNode {
             guard let self else { return }
             _ = self.handOff(to: peer, eventLoop: group.next())
         }
-        for peer in cluster.peerIDs {
-            repairWithRetries(from: peer, attempts: 30, eventLoop: group.next())
-        }
     }
 
     /// Anti-entropy with every live peer each `repairInterval`, until the task is cancelled.
-    func runPeriodicRepair(group: any EventLoopGroup) async {
+    func runPeriodicRepair() async {
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: ClusterNode.repairInterval)
@@ -59,57 +59,55 @@ extension ClusterNode {
                 return  // cancelled
             }
             for peer in cluster.peerIDs where cluster.isLive(peer) {
-                _ = repair(from: peer, eventLoop: group.next())
+                do {
+                    _ = try await repair(from: peer)
+                } catch {
+                    logger.info("periodic anti-entropy failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                }
             }
         }
     }
 
-    private func repairWithRetries(from peer: NodeID, attempts: Int, eventLoop: any EventLoop) {
-        repair(from: peer, eventLoop: eventLoop).whenComplete { [weak self] result in
-            guard let self else { return }
-            switch result {
-            case .success(let applied):
-                self.logger.info("repaired from peer", metadata: ["peer": "\(peer)", "records applied": "\(applied)"])
-            case .failure where attempts > 1:
-                eventLoop.scheduleTask(in: .seconds(2)) { self.repairWithRetries(from: peer, attempts: attempts - 1, eventLoop: eventLoop) }
-            case .failure(let error):
-                self.logger.warning("could not repair from peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
+    /// Anti-entropy with `peer` at start: tried every `startRetryDelay` until it works, for about
+    /// a minute (the peer may be starting too).
+    func repairAtStart(from peer: NodeID) async {
+        for attempt in 1...ClusterNode.startRepairAttempts {
+            do {
+                let applied = try await repair(from: peer)
+                logger.info("repaired from peer", metadata: ["peer": "\(peer)", "records applied": "\(applied)"])
+                return
+            } catch {
+                guard attempt < ClusterNode.startRepairAttempts else {
+                    logger.warning("could not repair from peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                    return
+                }
+                do { try await Task.sleep(for: ClusterNode.retryDelay) } catch { return }
             }
         }
     }
 
     /// Anti-entropy with `peer`: compares range digests of the keys both own and pulls the
-    /// ranges that differ. Succeeds with the number of newer records applied.
-    func repair(from peer: NodeID, eventLoop: any EventLoop) -> EventLoopFuture<Int> {
+    /// ranges that differ. Returns the number of newer records applied.
+    func repair(from peer: NodeID) async throws -> Int {
         let bits = ClusterNode.digestBits
         let me = cluster.nodeID
         let request = [ByteBuffer(string: "STRATA.DIGEST"), ByteBuffer(string: me.name), ByteBuffer(string: String(bits))]
-        let theirs = cluster.send(request, to: peer, timeout: .seconds(60)).hop(to: eventLoop).flatMapThrowing { reply in
-            guard let payload = reply.payload, payload.readableBytes == 8 << bits else {
-                throw ClusterError("unexpected STRATA.DIGEST reply: \(reply.string ?? "?")")
-            }
-            return payload
+        let reply = try await cluster.send(request, to: peer, timeout: .seconds(60)).get()
+        guard let remote = reply.payload, remote.readableBytes == 8 << bits else {
+            throw ClusterError("unexpected STRATA.DIGEST reply: \(reply.string ?? "?")")
         }
-        return theirs.flatMap { remote in
-            self.pool.runIfActive(eventLoop: eventLoop) {
-                try ClusterNode.rangeDigests(of: self.store, bits: bits) { key in
-                    let owners = self.cluster.allOwners(of: key)
-                    return owners.contains(me) && owners.contains(peer)
-                }
-            }.flatMap { local in
-                var differing = [UInt8](repeating: 0, count: (1 << bits) / 8)
-                var count = 0
-                for range in 0..<(1 << bits) where remote.getInteger(at: remote.readerIndex + range * 8, as: UInt64.self) != local[range] {
-                    differing[range / 8] |= 1 << (range % 8)
-                    count += 1
-                }
-                self.metrics.rangesEqual.increment(by: Int64((1 << bits) - count))
-                self.metrics.rangesDiffering.increment(by: Int64(count))
-                guard count > 0 else { return eventLoop.makeSucceededFuture(0) }
-                self.logger.info("anti-entropy: ranges differ", metadata: ["peer": "\(peer)", "ranges": "\(count)"])
-                return self.pull(from: peer, ranges: (bits, differing), eventLoop: eventLoop)
-            }
+        let local = try await pool.runIfActive { try self.rangeDigests(sharedWith: peer, bits: bits) }
+        var differing = [UInt8](repeating: 0, count: (1 << bits) / 8)
+        var count = 0
+        for range in 0..<(1 << bits) where remote.getInteger(at: remote.readerIndex + range * 8, as: UInt64.self) != local[range] {
+            differing[range / 8] |= 1 << (range % 8)
+            count += 1
         }
+        metrics.rangesEqual.increment(by: Int64((1 << bits) - count))
+        metrics.rangesDiffering.increment(by: Int64(count))
+        guard count > 0 else { return 0 }
+        logger.info("anti-entropy: ranges differ", metadata: ["peer": "\(peer)", "ranges": "\(count)"])
+        return try await pull(from: peer, ranges: (bits, differing))
     }
 
     /// STRATA.DIGEST's answer (a peer's anti-entropy): per range, the digest of the keys this
@@ -164,38 +162,48 @@ extension ClusterNode {
     }
 
     /// Pulls the records this node owns from `peer` (only those in `ranges` when given: the
-    /// digest bits and a bitmap of ranges), applying the newer ones; returns how many.
+    /// digest bits and a bitmap of ranges), batch by batch, applying the newer ones; returns how
+    /// many. Each batch applied advances `counter` (repaired records unless told otherwise).
     func pull(
-        from peer: NodeID, ranges: (bits: Int, bitmap: [UInt8])? = nil, cursor: [UInt8] = RecordCursorBytes.start,
-        applied: Int = 0, counter: (any CounterHandler)? = nil, eventLoop: any EventLoop
-    ) -> EventLoopFuture<Int> {
+        from peer: NodeID, ranges: (bits: Int, bitmap: [UInt8])? = nil, counter: (any CounterHandler)? = nil
+    ) async throws -> Int {
         let store = self.store
         let counter = counter ?? metrics.repaired
-        var request = [
-            ByteBuffer(string: "STRATA.SYNC"), ByteBuffer(string: cluster.nodeID.name), ByteBuffer(bytes: cursor),
-            ByteBuffer(string: String(ClusterNode.syncBatch)),
-        ]
-        if let ranges {
-            request += [ByteBuffer(string: String(ranges.bits)), ByteBuffer(bytes: ranges.bitmap)]
-        }
-        return cluster.send(request, to: peer, timeout: ClusterNode.streamTimeout).hop(to: eventLoop).flatMap { reply in
+        var cursor = TieredStore.RecordCursor.start.bytes
+        var applied = 0
+        while true {
+            var request = [
+                ByteBuffer(string: "STRATA.SYNC"), ByteBuffer(string: cluster.nodeID.name), ByteBuffer(bytes: cursor),
+                ByteBuffer(string: String(ClusterNode.syncBatch)),
+            ]
+            if let ranges {
+                request += [ByteBuffer(string: String(ranges.bits)), ByteBuffer(bytes: ranges.bitmap)]
+            }
+            let reply = try await cluster.send(request, to: peer, timeout: ClusterNode.streamTimeout).get()
             guard reply.kind == .array, reply.elements.count == 2, let next = reply.elements[0].payload else {
-                return eventLoop.makeFailedFuture(ClusterError("unexpected STRATA.SYNC reply: \(reply.string ?? "?")"))
+                throw ClusterError("unexpected STRATA.SYNC reply: \(reply.string ?? "?")")
             }
             let items = reply.elements[1].elements.compactMap { $0.payload.map { Array($0.readableBytesView) } }
-            let nextCursor = Array(next.readableBytesView)
-            return self.pool.runIfActive(eventLoop: eventLoop) { () -> Int in
-                var count = 0
-                for i in stride(from: 0, to: items.count - 1, by: 2) where (try? store.applyRecord(items[i], record: items[i + 1])) == true {
-                    count += 1
+            let (count, failed, error) = try await pool.runIfActive { () -> (Int, Int, (any Error)?) in
+                var (count, failed, lastError): (Int, Int, (any Error)?) = (0, 0, nil)
+                for i in stride(from: 0, to: items.count - 1, by: 2) {
+                    do {
+                        if try store.applyRecord(items[i], record: items[i + 1]) { count += 1 }
+                    } catch {
+                        (failed, lastError) = (failed + 1, error)  // one bad record does not stop the rest
+                    }
                 }
-                return count
-            }.flatMap { count in
-                counter.increment(by: Int64(count))
-                if nextCursor.isEmpty { return eventLoop.makeSucceededFuture(applied + count) }
-                return self.pull(
-                    from: peer, ranges: ranges, cursor: nextCursor, applied: applied + count, counter: counter, eventLoop: eventLoop)
+                return (count, failed, lastError)
             }
+            if failed > 0 {
+                logger.warning(
+                    "records from a peer could not be applied",
+                    metadata: ["peer": "\(peer)", "records": "\(failed)", "error": "\(error.map { "\($0)" } ?? "?")"])
+            }
+            counter.increment(by: Int64(count))
+            applied += count
+            cursor = Array(next.readableBytesView)
+            if cursor.isEmpty { return applied }
         }
     }
 
@@ -227,9 +235,4 @@ extension ClusterNode {
             self.hints.withLock { hints in file.rewrite(hints[peer.name] ?? [], for: peer.name) }
         }
     }
-}
-
-/// The cursor bytes a repair starts from (`TieredStore.RecordCursor.start`).
-enum RecordCursorBytes {
-    static var start: [UInt8] { TieredStore.RecordCursor.start.bytes }
 }

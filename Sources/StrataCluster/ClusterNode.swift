@@ -69,6 +69,8 @@ public final class ClusterNode: Sendable {
     /// Keys whose writes an owner missed while down, by owner (hinted handoff).
     let hints = Locked<[String: Set<[UInt8]>]>([:])
     let hintFile: HintFile
+    /// Writes hint and membership files off the event loops, in order.
+    let files: SerialWriter
     /// Where the newest cluster membership is kept.
     let membershipFile: MembershipFile
     /// Which membership moves (join or leave streaming, clean-up) this node is running.
@@ -77,6 +79,10 @@ public final class ClusterNode: Sendable {
     let onLeft = Locked<(@Sendable () -> Void)?>(nil)
     /// Batches copies of writes per peer.
     let replicaBatcher = ReplicaBatcher()
+    /// Asks the run loop to stream this node's part in a membership change.
+    let moveSignal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// Asks the run loop to clean up after the change that settled at this epoch.
+    let cleanUpSignal = AsyncStream<UInt64>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
     /// - Parameters:
     ///   - pool: threads for disk-tier scans and applies; started and shut down by the caller.
@@ -90,7 +96,9 @@ public final class ClusterNode: Sendable {
         self.pool = pool
         self.metrics = metrics
         self.logger = logger
-        self.hintFile = HintFile(dataDirectory: dataDirectory.isEmpty ? "." : dataDirectory, logger: logger)
+        let files = SerialWriter(logger: logger)
+        self.files = files
+        self.hintFile = HintFile(dataDirectory: dataDirectory.isEmpty ? "." : dataDirectory, writer: files, logger: logger)
         self.membershipFile = MembershipFile(dataDirectory: dataDirectory)
     }
 
@@ -131,15 +139,23 @@ public final class ClusterNode: Sendable {
     /// are closed when it returns.
     public func run(group: any EventLoopGroup) async {
         startClusterRepair(group: group)
-        startMembership(group: group)
+        startMembership()
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { await self.cluster.runHeartbeats() }
-                if self.cluster.isClustered { tasks.addTask { await self.runPeriodicRepair(group: group) } }
+                self.runMembershipWork(in: &tasks)
+                if self.cluster.isClustered {
+                    for peer in self.cluster.peerIDs { tasks.addTask { await self.repairAtStart(from: peer) } }
+                    tasks.addTask { await self.runPeriodicRepair() }
+                }
             }
         }
         cluster.stop()
+        await files.flush()  // the last membership is on disk before the node exits
     }
+
+    /// Hint and membership files that could not be written since the node started.
+    public var fileWriteFailures: Int { files.failedWrites }
 }
 
 /// The cluster work as a service of the node's `ServiceGroup`: it stops, and closes its peer

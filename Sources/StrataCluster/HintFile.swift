@@ -1,36 +1,25 @@
 import Foundation
 import Logging
 import StrataStore
-import NIOPosix
 
 /// Hints on disk: for each peer, the keys whose writes it missed while down, so a coordinator
 /// that restarts still hands them off. One append-only file per peer in `<data dir>/hints/`
 /// (named by the peer id in hex), each key as `[u32 length][key]`; rewritten after a hand-off
 /// with whatever is still owed. A torn last record (crash mid-append) is ignored.
 ///
-/// Appends and rewrites are queued, in the order they are asked for, to one thread of their
-/// own: callers hold `ClusterNode.hints`' lock on an event loop, where file I/O must not run.
-/// A failed write is logged and counted; the hint itself stays in memory.
-final class HintFile: Sendable {
+/// Appends and rewrites are queued, in the order they are asked for, on a `SerialWriter`:
+/// callers hold `ClusterNode.hints`' lock on an event loop, where file I/O must not run. A
+/// failed write is logged and counted; the hint itself stays in memory.
+struct HintFile: Sendable {
     let directory: String
     private let logger: Logger
-    private let writer: NIOThreadPool
-    private let failures: Locked<Int> = Locked(0)
+    private let writer: SerialWriter
 
-    init(dataDirectory: String, logger: Logger) {
+    init(dataDirectory: String, writer: SerialWriter, logger: Logger) {
         directory = dataDirectory + "/hints"
+        self.writer = writer
         self.logger = logger
-        // One thread: its work items run one at a time, in the order they were submitted.
-        writer = NIOThreadPool(numberOfThreads: 1)
-        writer.start()
     }
-
-    deinit {
-        writer.shutdownGracefully { _ in }
-    }
-
-    /// Writes to hint files that failed since the node started.
-    var writeFailures: Int { failures.withLock { $0 } }
 
     private func path(_ peer: String) -> String {
         directory + "/" + peer.utf8.map { String(format: "%02x", $0) }.joined()
@@ -87,7 +76,7 @@ final class HintFile: Sendable {
     /// Queues the append of `key` to `peer`'s file.
     func append(_ key: [UInt8], for peer: String) {
         let (directory, file) = (self.directory, path(peer))
-        perform("append a hint", file: file) {
+        writer.perform("append a hint", file: file) {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             if !FileManager.default.fileExists(atPath: file) {
                 guard FileManager.default.createFile(atPath: file, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
@@ -102,7 +91,7 @@ final class HintFile: Sendable {
     /// Queues the replacement of `peer`'s hints with `keys` (removing the file when none are left).
     func rewrite(_ keys: Set<[UInt8]>, for peer: String) {
         let file = path(peer)
-        perform("rewrite hints", file: file) {
+        writer.perform("rewrite hints", file: file) {
             guard !keys.isEmpty else {
                 if FileManager.default.fileExists(atPath: file) { try FileManager.default.removeItem(atPath: file) }
                 return
@@ -110,24 +99,6 @@ final class HintFile: Sendable {
             var bytes: [UInt8] = []
             for key in keys { bytes += HintFile.encode(key) }
             try Data(bytes).write(to: URL(fileURLWithPath: file), options: .atomic)
-        }
-    }
-
-    /// Waits until every queued write has been done (for tests and shutdown).
-    func flush() async {
-        try? await writer.runIfActive {}
-    }
-
-    private func perform(_ what: String, file: String, _ work: @escaping @Sendable () throws -> Void) {
-        let (logger, failures) = (self.logger, self.failures)
-        writer.submit { state in
-            guard case .active = state else { return }
-            do {
-                try work()
-            } catch {
-                failures.withLock { $0 += 1 }
-                logger.error("cannot \(what)", metadata: ["file": "\(file)", "error": "\(error)"])
-            }
         }
     }
 }

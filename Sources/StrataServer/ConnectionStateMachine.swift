@@ -119,7 +119,8 @@ struct ConnectionStateMachine {
 
     /// Decides whether `command` runs now; if not, keeps it until it may.
     mutating func admit(_ command: RESPCommand, kind: CommandKind, writeBacklogged: Bool) -> Admission {
-        precondition(state == .running, "a command was admitted while the connection was \(state)")
+        // Checked in debug builds; a release node carries on rather than crash on a bug here.
+        assert(state == .running, "a command was admitted while the connection was \(state)")
         if writeBacklogged && kind.isWrite {
             held = command
             state = .backpressured
@@ -140,7 +141,7 @@ struct ConnectionStateMachine {
 
     /// A command answered at once but an earlier reply is still to come: `reply` waits behind it.
     mutating func queueReady(_ reply: ByteBuffer) {
-        precondition(!replies.isEmpty, "a ready reply is queued only behind a pending one")
+        assert(!replies.isEmpty, "a ready reply is queued only behind a pending one")
         replies.append(reply)
         limitOutstanding()
     }
@@ -156,7 +157,7 @@ struct ConnectionStateMachine {
 
     /// A command whose reply comes later stops the connection until it answers (`answered()`).
     mutating func awaitReply() {
-        precondition(state == .running && replies.isEmpty, "a blocking command runs only when nothing is pending")
+        assert(state == .running && replies.isEmpty, "a blocking command runs only when nothing is pending")
         state = .awaitingReply
     }
 
@@ -164,7 +165,7 @@ struct ConnectionStateMachine {
     /// still open (write the reply, then run on).
     mutating func answered() -> Bool {
         guard state != .closed else { return false }
-        precondition(state == .awaitingReply, "an awaited reply arrived while the connection was \(state)")
+        assert(state == .awaitingReply, "an awaited reply arrived while the connection was \(state)")
         state = .running
         return true
     }

@@ -44,6 +44,8 @@ public final class ServerMetrics: Sendable {
     /// What cluster work advances (replication, repair, hand-off, rebalancing).
     public let cluster: ClusterMetrics
     let hintsPending: Prometheus.Gauge
+    private let clusterFileErrors: Prometheus.Counter
+    private let clusterFileErrorsSeen = Locked(0)
     private let replicationInFlight: Prometheus.Gauge
     private let ringEpoch: Prometheus.Gauge
     private let membersByState: [Membership.Member.State: Prometheus.Gauge]
@@ -95,6 +97,9 @@ public final class ServerMetrics: Sendable {
             rangesDiffering: registry.makeCounter(descriptor: ranges, labels: [("result", "differing")]))
         hintsPending = registry.makeGauge(
             descriptor: descriptor("strata_hints_pending", "Keys whose writes a down owner missed, waiting to be handed off."))
+        clusterFileErrors = registry.makeCounter(
+            descriptor: descriptor(
+                "strata_cluster_file_errors_total", "Hint or membership files that could not be written (see the node's log)."))
         replicationInFlight = registry.makeGauge(
             descriptor: descriptor("strata_replication_in_flight", "Copies of writes sent to other owners and not yet acknowledged."))
         ringEpoch = registry.makeGauge(
@@ -154,6 +159,11 @@ public final class ServerMetrics: Sendable {
             }
             if let cluster = server.cluster {
                 hintsPending.set(Double(cluster.pendingHints))
+                let failures = cluster.fileWriteFailures
+                clusterFileErrorsSeen.withLock { seen in
+                    clusterFileErrors.increment(by: Int64(failures - seen))
+                    seen = failures
+                }
                 replicationInFlight.set(Double(cluster.replicationInFlight))
                 let membership = cluster.membership
                 ringEpoch.set(Double(membership.epoch))
