@@ -210,7 +210,9 @@ struct Serve: AsyncParsableCommand {
                 configuration: StoreConfiguration(
                     memoryBudget: try size(memory, "memory"), diskBudget: try size(disk, "disk"),
                     compressThreshold: try size(compressThreshold, "compress-threshold"), fsync: fsync,
-                    snapshotInterval: snapshotInterval),
+                    snapshotInterval: snapshotInterval,
+                    // Breaks ties between two nodes' writes of one key in the same clock tick.
+                    nodeID: nodeID.map { UInt32(truncatingIfNeeded: StableHash.hash(Array($0.utf8))) } ?? 0),
                 logger: Logger(label: "strata.store"),
                 metrics: metrics.storeFactory)
         } catch let error as StoreError {

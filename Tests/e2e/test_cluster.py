@@ -436,3 +436,19 @@ def test_write_quorum_two_under_concurrent_writes_through_every_node(make_node):
         for other in cluster:
             if other != name:
                 assert wait_for_state(cluster[name], other, "up", seconds=1), f"{name} sees {other} down"
+
+
+def test_a_write_carries_its_coordinators_node_id_in_its_version(cluster):
+    """Versions are (clock, node): two nodes' writes of one key in the same clock tick are
+    ordered by node id, so each node must stamp its own (a version's node was 0 everywhere)."""
+    stamps = {}
+    for i in range(60):
+        key = f"stamp:{i}"
+        cluster["n1"].client().set(key, "v")
+        coordinator = owners(cluster["n1"], key)[0]
+        _, _, version = tier_version(cluster[coordinator].client(), key)
+        stamps.setdefault(coordinator, set()).add(version.rsplit("@", 1)[1])
+    assert len(stamps) == 3, f"60 keys should have every node as a coordinator: {stamps}"
+    node_ids = [ids.pop() for ids in stamps.values() if len(ids) == 1]
+    assert len(node_ids) == 3, f"each coordinator stamps one node id: {stamps}"
+    assert len(set(node_ids)) == 3 and "0" not in node_ids, f"distinct, non-zero node ids: {stamps}"
