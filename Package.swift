@@ -114,8 +114,10 @@ let package = Package(
             dependencies: [
                 "StrataServer",
                 "StrataStore",
+                "StrataCluster",
                 "RESP",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -152,4 +152,23 @@ import Testing
         _ = try await channel.finish(acceptAlreadyClosed: true)
         await node.close()
     }
+
+    @Test func aPeersPipelineStopsAtTheOutstandingLimitAndAnswersEverythingInOrder() async throws {
+        let node = try TestNode(fsync: .always, clustered: true)
+        let channel = try await node.connect(maxOutstanding: 4)
+        try await channel.writeInbound(request("STRATA.PEER", "n2"))
+        #expect(try await replies(1, from: channel).map(\.described) == ["+OK"])
+        // Every SET waits for its sync, so a peer's pipeline has many running at once: at most
+        // four, then the rest wait until half have answered. All answer, in order.
+        var writes: [ByteBuffer] = []
+        for i in 0..<12 { writes.append(request("SET", "k\(i)", "v\(i)")) }
+        writes.append(request("MGET", "k0", "k11"))
+        var all = ByteBuffer()
+        for var w in writes { all.writeBuffer(&w) }
+        try await channel.writeInbound(all)
+        let got = try await replies(13, from: channel).map(\.described)
+        #expect(got == Array(repeating: "+OK", count: 12) + ["*[$v0,$v11]"])
+        _ = try await channel.finish(acceptAlreadyClosed: true)
+        await node.close()
+    }
 }

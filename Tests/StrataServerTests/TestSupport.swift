@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOPosix
+import StrataCluster
 import RESP
 import StrataStore
 
@@ -13,7 +15,8 @@ final class TestNode: Sendable {
     let store: TieredStore
     let server: Server
 
-    init(fsync: FsyncMode = .everysec, requirePass: String? = nil) throws {
+    /// `clustered`: a member of a cluster of one (so a connection may say STRATA.PEER).
+    init(fsync: FsyncMode = .everysec, requirePass: String? = nil, clustered: Bool = false) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-server-test-\(UUID().uuidString)").path
         var logger = Logger(label: "strata.test")
         logger.logLevel = .critical
@@ -25,7 +28,11 @@ final class TestNode: Sendable {
         server = Server(
             store: store,
             configuration: ServerConfiguration(requirePass: requirePass, diskThreads: 1, dataDirectory: directory),
-            metrics: ServerMetrics(), logger: logger)
+            metrics: ServerMetrics(), logger: logger,
+            cluster: clustered
+                ? Cluster(
+                    configuration: ClusterConfiguration(nodeID: NodeID("n1")), group: MultiThreadedEventLoopGroup.singleton,
+                    logger: logger) : nil)
     }
 
     /// A connection to this node on a testing channel, connected.
