@@ -1,4 +1,3 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import StrataStore
 
@@ -17,16 +16,18 @@ final class ReplicaBatcher: Sendable {
         var sending = false
     }
 
-    private let queues = NIOLockedValueBox<[NodeID: Queue]>([:])
-    private let unacknowledged = NIOLockedValueBox(0)
+    /// Each peer's queue and whether a batch to it is on its way.
+    private let queues = Locked<[NodeID: Queue]>([:])
+    /// Records queued or sent and not yet acknowledged, over all peers.
+    private let unacknowledged = Locked(0)
     /// Most records in one batch.
     static let maxBatch = 256
 
     /// Records queued or sent and not yet acknowledged.
-    var inFlight: Int { unacknowledged.withLockedValue { $0 } }
+    var inFlight: Int { unacknowledged.withLock { $0 } }
 
     private func inFlight(_ delta: Int) {
-        unacknowledged.withLockedValue { $0 += delta }
+        unacknowledged.withLock { $0 += delta }
     }
 
     /// Queues `record` for `peer`; succeeds with whether the peer acknowledged it.
@@ -35,7 +36,7 @@ final class ReplicaBatcher: Sendable {
     {
         let promise = eventLoop.makePromise(of: Bool.self)
         inFlight(1)
-        let start = queues.withLockedValue { queues -> Bool in
+        let start = queues.withLock { queues -> Bool in
             queues[peer, default: Queue()].records.append((key, record, promise))
             guard !queues[peer]!.sending else { return false }
             queues[peer]!.sending = true
@@ -47,7 +48,7 @@ final class ReplicaBatcher: Sendable {
 
     /// Sends what is queued for `peer`, then again while more has queued meanwhile.
     private func flush(_ peer: NodeID, cluster: Cluster) {
-        let batch = queues.withLockedValue { queues -> [(key: [UInt8], record: [UInt8], done: EventLoopPromise<Bool>)] in
+        let batch = queues.withLock { queues -> [(key: [UInt8], record: [UInt8], done: EventLoopPromise<Bool>)] in
             guard var queue = queues[peer] else { return [] }
             let taken = Array(queue.records.prefix(ReplicaBatcher.maxBatch))
             queue.records.removeFirst(taken.count)
