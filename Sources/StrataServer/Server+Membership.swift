@@ -124,9 +124,9 @@ extension Server {
         }
     }
 
-    /// `STRATA.CLUSTER JOIN id host:port`: admits a node as joining; succeeds with the new
-    /// membership (the joiner takes it from the reply too).
-    func admit(_ id: NodeID, host: String, port: Int, eventLoop: any EventLoop) -> EventLoopFuture<Membership> {
+    /// `STRATA.CLUSTER JOIN id host:port [http-port]`: admits a node as joining; succeeds with the
+    /// new membership (the joiner takes it from the reply too).
+    func admit(_ id: NodeID, host: String, port: Int, httpPort: Int?, eventLoop: any EventLoop) -> EventLoopFuture<Membership> {
         guard let cluster else { return eventLoop.makeFailedFuture(CommandError("ERR this node is not in a cluster")) }
         let current = cluster.membership
         if let member = current.member(id) {
@@ -139,7 +139,9 @@ extension Server {
         guard current.member(cluster.nodeID)?.state == .normal else {
             return eventLoop.makeFailedFuture(CommandError("ERR this node is not a normal member; ask another"))
         }
-        return change(eventLoop: eventLoop) { current.with(Membership.Member(id: id, host: host, port: port, state: .joining)) }
+        return change(eventLoop: eventLoop) {
+            current.with(Membership.Member(id: id, host: host, port: port, state: .joining, httpPort: httpPort))
+        }
     }
 
     /// `STRATA.CLUSTER LEAVE id`: starts `id` leaving.
@@ -196,7 +198,7 @@ extension Server {
             return eventLoop.makeFailedFuture(
                 CommandError("ERR a membership change is in progress (epoch \(cluster.epoch)); retry when it is done"))
         }
-        let next = make()
+        let next = make().recordingHTTPPorts(knownHTTPPorts)
         return propose(next, eventLoop: eventLoop).map { next }.always { _ in
             self.moves.withLock { $0.changing = false }
         }
@@ -206,8 +208,10 @@ extension Server {
     private func askToJoin(_ seed: (host: String, port: Int), attempt: Int, eventLoop: any EventLoop) {
         guard let cluster else { return }
         let me = cluster.configuration
+        // The HTTP port goes along once bound, so service discovery lists the joiner at once.
+        let http = httpPort > 0 ? [String(httpPort)] : []
         cluster.send(
-            ["STRATA.CLUSTER", "JOIN", me.nodeID.name, "\(me.address.host):\(me.address.port)"], toAddress: seed,
+            ["STRATA.CLUSTER", "JOIN", me.nodeID.name, "\(me.address.host):\(me.address.port)"] + http, toAddress: seed,
             timeout: Server.streamTimeout
         ).hop(to: eventLoop).whenComplete { result in
             if case .success(let reply) = result, let text = reply.string, let membership = Membership(encoded: text) {
@@ -260,7 +264,7 @@ extension Server {
             guard var me = current.member(cluster.nodeID), me.state == .joining else { return eventLoop.makeSucceededVoidFuture() }
             self.logger.notice("joined: ranges received", metadata: ["records": "\(total)"])
             me.state = .normal
-            return self.propose(current.with(me), eventLoop: eventLoop)
+            return self.propose(current.with(me).recordingHTTPPorts(self.knownHTTPPorts), eventLoop: eventLoop)
         }
     }
 
@@ -295,7 +299,7 @@ extension Server {
             }
         }.flatMap { moved in
             self.logger.notice("left: ranges handed over", metadata: ["records": "\(moved)"])
-            return self.propose(cluster.membership.without(cluster.nodeID), eventLoop: eventLoop)
+            return self.propose(cluster.membership.without(cluster.nodeID).recordingHTTPPorts(self.knownHTTPPorts), eventLoop: eventLoop)
         }
     }
 
