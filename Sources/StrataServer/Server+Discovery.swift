@@ -14,7 +14,8 @@ struct DiscoveryGroup: Encodable, Equatable {
 /// `node`, with `__meta_strata_state` (its membership state) and `__meta_strata_self` ("true" for
 /// the node that answered) for relabelling. A member leaves the list once it has left, and a
 /// member that crashed stays in it, so Prometheus alerts on a crash but not on a leave. A member
-/// whose HTTP port this node has not learned yet is left out until it has.
+/// whose HTTP port this node has not learned yet is left out until it has. A node outside any
+/// cluster lists itself alone, without labels (it cannot leave, so nothing needs dropping).
 extension Server {
     /// The members' HTTP ports this node knows, its own included.
     var knownHTTPPorts: [NodeID: Int] {
@@ -28,7 +29,7 @@ extension Server {
         guard let cluster else {
             let bind = configuration.bind
             let host = bind == "0.0.0.0" || bind == "::" ? "127.0.0.1" : bind
-            return [DiscoveryGroup(targets: ["\(host):\(httpPort)"], labels: ["__meta_strata_self": "true"])]
+            return [DiscoveryGroup(targets: ["\(host):\(httpPort)"], labels: [:])]
         }
         let known = knownHTTPPorts
         return cluster.membership.members.compactMap { member in
