@@ -1,24 +1,35 @@
 import NIOCore
 
+/// What peers said about their HTTP ports.
+struct HTTPPortReports: Sendable {
+    var ports: [NodeID: Int] = [:]
+    /// Peers that came up again since they reported (they may have restarted on another port).
+    var stale: Set<NodeID> = []
+}
+
 /// Where the members serve `/metrics`, so that any node can tell Prometheus what to scrape.
 ///
 /// A joiner brings its HTTP port in its join request, and every membership change records the
 /// ports known to the node making it; nodes started from `--peers` learn each other's by asking
-/// (`STRATA.CLUSTER HTTPPORT`) with their first heartbeats.
+/// (`STRATA.CLUSTER HTTPPORT`) with their first heartbeats, and ask again when a peer comes back.
 extension Cluster {
-    /// Asks every member whose HTTP port has not been reported yet.
+    /// Asks every member whose HTTP port has not been reported yet, or may have changed.
     func askHTTPPorts(_ membership: Membership) {
-        let reported = reportedHTTPPorts.withLockedValue { $0 }
-        for member in membership.members where member.id != nodeID && reported[member.id] == nil {
+        let reports = httpPortReports.withLockedValue { $0 }
+        for member in membership.members
+        where member.id != nodeID && (reports.ports[member.id] == nil || reports.stale.contains(member.id)) {
             let id = member.id
             send([ByteBuffer(string: "STRATA.CLUSTER"), ByteBuffer(string: "HTTPPORT")], to: id).whenSuccess {
                 [weak self] reply in
                 guard let port = reply.integer, (1...65535).contains(port) else { return }
-                self?.reportedHTTPPorts.withLockedValue { $0[id] = port }
+                self?.httpPortReports.withLockedValue { reports in
+                    reports.ports[id] = port
+                    reports.stale.remove(id)
+                }
             }
         }
     }
 
-    /// The peers' HTTP ports as reported since they came up (fresher than the membership's).
-    public var peerHTTPPorts: [NodeID: Int] { reportedHTTPPorts.withLockedValue { $0 } }
+    /// The peers' HTTP ports as they reported them (fresher than the membership's).
+    public var peerHTTPPorts: [NodeID: Int] { httpPortReports.withLockedValue { $0.ports } }
 }

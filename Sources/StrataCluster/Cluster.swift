@@ -148,8 +148,8 @@ public final class Cluster: Sendable {
     private let heartbeat = NIOLockedValueBox<RepeatedTask?>(nil)
     private let upHandlers = NIOLockedValueBox<[@Sendable (NodeID) -> Void]>([])
     private let changeHandlers = NIOLockedValueBox<[@Sendable (Membership, Membership) -> Void]>([])
-    /// The HTTP ports peers reported (`STRATA.CLUSTER HTTPPORT`) since they were last seen coming up.
-    let reportedHTTPPorts = NIOLockedValueBox<[NodeID: Int]>([:])
+    /// The HTTP ports peers reported (`STRATA.CLUSTER HTTPPORT`), and whom to ask again.
+    let httpPortReports = NIOLockedValueBox(HTTPPortReports())
     private let group: any EventLoopGroup
     private let logger: Logger
 
@@ -347,7 +347,7 @@ public final class Cluster: Sendable {
             return !was
         }
         if changed {
-            reportedHTTPPorts.withLockedValue { $0[id] = nil }  // it may have restarted on another port
+            httpPortReports.withLockedValue { _ = $0.stale.insert(id) }  // it may have restarted on another port
             logger.notice("peer is up", metadata: ["peer": "\(id)"])
             for handler in upHandlers.withLockedValue({ $0 }) { handler(id) }
         }
