@@ -15,7 +15,11 @@ struct HTTPPortReports: Sendable {
 extension Cluster {
     /// Asks every member whose HTTP port has not been reported yet, or may have changed.
     func askHTTPPorts(_ membership: Membership) {
-        let reports = httpPortReports.withLockedValue { $0 }
+        let reports = httpPortReports.withLockedValue { reports in
+            // A node that left may come back on another port: forget what it said.
+            reports.ports = reports.ports.filter { id, _ in membership.member(id) != nil }
+            return reports
+        }
         for member in membership.members
         where member.id != nodeID && (reports.ports[member.id] == nil || reports.stale.contains(member.id)) {
             let id = member.id

@@ -299,7 +299,8 @@ extension Server {
             }
         }.flatMap { moved in
             self.logger.notice("left: ranges handed over", metadata: ["records": "\(moved)"])
-            return self.propose(cluster.membership.without(cluster.nodeID).recordingHTTPPorts(self.knownHTTPPorts), eventLoop: eventLoop)
+            let next = cluster.membership.without(cluster.nodeID).recordingHTTPPorts(self.knownHTTPPorts)
+            return self.propose(next, eventLoop: eventLoop)
         }
     }
 
