@@ -144,6 +144,8 @@ public final class Cluster: Sendable {
     private let detector: NIOLockedValueBox<FailureDetector>
     private let upHandlers = NIOLockedValueBox<[@Sendable (NodeID) -> Void]>([])
     private let changeHandlers = NIOLockedValueBox<[@Sendable (Membership, Membership) -> Void]>([])
+    /// The HTTP ports peers reported (`STRATA.CLUSTER HTTPPORT`), and whom to ask again.
+    let httpPortReports = NIOLockedValueBox(HTTPPortReports())
     private let group: any EventLoopGroup
     private let logger: Logger
 
@@ -313,6 +315,7 @@ public final class Cluster: Sendable {
                 }
             }
         }
+        askHTTPPorts(mine)
     }
 
     /// Asks `node` for its membership and adopts it if newer.
@@ -332,6 +335,7 @@ public final class Cluster: Sendable {
     func markUp(_ id: NodeID) {
         let changed = detector.withLockedValue { $0.answered(id, now: .now()) }
         if changed {
+            httpPortReports.withLockedValue { _ = $0.stale.insert(id) }  // it may have restarted on another port
             logger.notice("peer is up", metadata: ["peer": "\(id)"])
             for handler in upHandlers.withLockedValue({ $0 }) { handler(id) }
         }

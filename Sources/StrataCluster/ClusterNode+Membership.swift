@@ -129,9 +129,11 @@ extension ClusterNode {
         }
     }
 
-    /// `STRATA.CLUSTER JOIN id host:port`: admits a node as joining; succeeds with the new
-    /// membership (the joiner takes it from the reply too).
-    public func admit(_ id: NodeID, host: String, port: Int, eventLoop: any EventLoop) -> EventLoopFuture<Membership> {
+    /// `STRATA.CLUSTER JOIN id host:port [http-port]`: admits a node as joining; succeeds with the
+    /// new membership (the joiner takes it from the reply too).
+    public func admit(_ id: NodeID, host: String, port: Int, httpPort: Int?, eventLoop: any EventLoop)
+        -> EventLoopFuture<Membership>
+    {
         let current = cluster.membership
         if let member = current.member(id) {
             guard member.host == host && member.port == port else {
@@ -143,7 +145,9 @@ extension ClusterNode {
         guard current.member(cluster.nodeID)?.state == .normal else {
             return eventLoop.makeFailedFuture(ClusterError("ERR this node is not a normal member; ask another"))
         }
-        return change(eventLoop: eventLoop) { current.with(Membership.Member(id: id, host: host, port: port, state: .joining)) }
+        return change(eventLoop: eventLoop) {
+            current.with(Membership.Member(id: id, host: host, port: port, state: .joining, httpPort: httpPort))
+        }
     }
 
     /// `STRATA.CLUSTER LEAVE id`: starts `id` leaving.
@@ -197,7 +201,7 @@ extension ClusterNode {
             return eventLoop.makeFailedFuture(
                 ClusterError("ERR a membership change is in progress (epoch \(cluster.epoch)); retry when it is done"))
         }
-        let next = make()
+        let next = make().recordingHTTPPorts(knownHTTPPorts)
         return propose(next, eventLoop: eventLoop).map { next }.always { _ in
             self.moves.withLock { $0.changing = false }
         }
@@ -210,8 +214,10 @@ extension ClusterNode {
         while !Task.isCancelled && cluster.membership.members.count <= 1 {
             let reason: String
             do {
+                // The HTTP port goes along once bound, so service discovery lists the joiner at once.
+                let http = httpPort > 0 ? [String(httpPort)] : []
                 let reply = try await cluster.send(
-                    ["STRATA.CLUSTER", "JOIN", me.nodeID.name, "\(me.address.host):\(me.address.port)"], toAddress: seed,
+                    ["STRATA.CLUSTER", "JOIN", me.nodeID.name, "\(me.address.host):\(me.address.port)"] + http, toAddress: seed,
                     timeout: ClusterNode.streamTimeout
                 ).get()
                 if let text = reply.string, let membership = Membership(encoded: text) {
@@ -268,7 +274,7 @@ extension ClusterNode {
         guard var me = current.member(nodeID), me.state == .joining else { return }
         logger.notice("joined: ranges received", metadata: ["records": "\(total)"])
         me.state = .normal
-        await propose(current.with(me))
+        await propose(current.with(me).recordingHTTPPorts(knownHTTPPorts))
     }
 
     private func pullForMove(from source: NodeID, membership: Membership) async -> Int {
@@ -299,7 +305,7 @@ extension ClusterNode {
         }
         let moved = try await handOver(epoch: nil) { key in cluster.futureOwners(of: key).filter { $0 != me } }
         logger.notice("left: ranges handed over", metadata: ["records": "\(moved)"])
-        await propose(cluster.membership.without(me))
+        await propose(cluster.membership.without(me).recordingHTTPPorts(knownHTTPPorts))
     }
 
     /// After a change: hands the records this node no longer owns to their owners, then drops them.

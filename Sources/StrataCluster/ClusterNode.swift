@@ -79,6 +79,7 @@ public final class ClusterNode: Sendable {
     let onLeft = Locked<(@Sendable () -> Void)?>(nil)
     /// Batches copies of writes per peer.
     let replicaBatcher = ReplicaBatcher()
+    private let boundHTTPPort = Locked(0)
     /// Asks the run loop to stream this node's part in a membership change.
     let moveSignal = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     /// Asks the run loop to clean up after the change that settled at this epoch.
@@ -120,6 +121,21 @@ public final class ClusterNode: Sendable {
     /// Sends a client's command to `node` on a connection for forwarded commands.
     public func forward(_ arguments: [ByteBuffer], to node: NodeID, resp3: Bool) -> EventLoopFuture<RESPReply> {
         cluster.forward(arguments, to: node, resp3: resp3)
+    }
+
+    /// Where this node serves `/metrics` (0 until the HTTP port is bound): told to the members
+    /// when joining, and recorded in the memberships this node proposes.
+    public var httpPort: Int {
+        get { boundHTTPPort.withLock { $0 } }
+        set { boundHTTPPort.withLock { $0 = newValue } }
+    }
+
+    /// The members' HTTP ports this node knows, its own included.
+    public var knownHTTPPorts: [NodeID: Int] {
+        var ports = cluster.peerHTTPPorts
+        let own = httpPort
+        if own > 0 { ports[nodeID] = own }
+        return ports
     }
 
     /// Hints owed to peers that were down for a write, not yet handed off.

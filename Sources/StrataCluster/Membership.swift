@@ -22,12 +22,16 @@ public struct Membership: Sendable, Equatable {
         public var host: String
         public var port: Int
         public var state: State
+        /// The node's HTTP port (`/metrics`), for service discovery; nil where not known yet (a
+        /// membership written before nodes recorded it, or a peer from `--peers` not asked yet).
+        public var httpPort: Int?
 
-        public init(id: NodeID, host: String, port: Int, state: State = .normal) {
+        public init(id: NodeID, host: String, port: Int, state: State = .normal, httpPort: Int? = nil) {
             self.id = id
             self.host = host
             self.port = port
             self.state = state
+            self.httpPort = httpPort
         }
     }
 
@@ -61,6 +65,18 @@ public struct Membership: Sendable, Equatable {
         Membership(epoch: epoch + 1, members: members.filter { $0.id != id })
     }
 
+    /// This membership, at the same epoch, with the HTTP ports in `ports` recorded (for a change
+    /// about to be proposed: what this node learned travels with it and is saved everywhere).
+    public func recordingHTTPPorts(_ ports: [NodeID: Int]) -> Membership {
+        Membership(
+            epoch: epoch,
+            members: members.map { member in
+                var member = member
+                if let port = ports[member.id] { member.httpPort = port }
+                return member
+            })
+    }
+
     /// Whether this membership should replace `other`: a higher epoch, or the same epoch and a
     /// higher encoding (so that every node breaks a tie the same way).
     public func supersedes(_ other: Membership) -> Bool {
@@ -69,10 +85,15 @@ public struct Membership: Sendable, Equatable {
     }
 
     /// Text form, for peers and the data directory: a header line, `epoch N`, then one line per
-    /// member, `member<TAB>id<TAB>host<TAB>port<TAB>state`.
+    /// member, `member<TAB>id<TAB>host<TAB>port<TAB>state`, followed by `<TAB>http-port` when it
+    /// is known (text without it, from an older node, still parses).
     public var encoded: String {
         var text = "strata-membership 1\nepoch \(epoch)\n"
-        for m in members { text += "member\t\(m.id.name)\t\(m.host)\t\(m.port)\t\(m.state.rawValue)\n" }
+        for m in members {
+            text += "member\t\(m.id.name)\t\(m.host)\t\(m.port)\t\(m.state.rawValue)"
+            if let http = m.httpPort { text += "\t\(http)" }
+            text += "\n"
+        }
         return text
     }
 
@@ -85,10 +106,15 @@ public struct Membership: Sendable, Equatable {
         var members: [Member] = []
         for line in lines {
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard fields.count == 5, fields[0] == "member", Membership.isValidName(String(fields[1])),
+            guard fields.count == 5 || fields.count == 6, fields[0] == "member", Membership.isValidName(String(fields[1])),
                 let port = Int(fields[3]), (1...65535).contains(port), let state = Member.State(rawValue: String(fields[4]))
             else { return nil }
-            members.append(Member(id: NodeID(String(fields[1])), host: String(fields[2]), port: port, state: state))
+            var httpPort: Int?
+            if fields.count == 6 {
+                guard let http = Int(fields[5]), (1...65535).contains(http) else { return nil }
+                httpPort = http
+            }
+            members.append(Member(id: NodeID(String(fields[1])), host: String(fields[2]), port: port, state: state, httpPort: httpPort))
         }
         self.init(epoch: epoch, members: members)
     }

@@ -131,7 +131,8 @@ public final class PeerClient: Sendable {
             current = future
             future.whenFailure { [weak self] _ in self?.forget(future) }
             future.whenSuccess { [weak self] channel in
-                channel.closeFuture.whenComplete { _ in self?.forget(future) }
+                // Its own weak capture: the outer one is a var, which a Sendable closure may not share.
+                channel.closeFuture.whenComplete { [weak self] _ in self?.forget(future) }
             }
             return future
         }

@@ -98,7 +98,8 @@ extension Commands {
             }
         },
 
-        // STRATA.CLUSTER [NODES | OWNERS key | EPOCH | MEMBERSHIP | JOIN id host:port | LEAVE [id] | FORGET id]
+        // STRATA.CLUSTER [NODES | OWNERS key | EPOCH | MEMBERSHIP | HTTPPORT | JOIN id host:port [http-port] | LEAVE [id] |
+        // FORGET id]
         CommandSpec("strata.cluster", arity: -1, flags: .admin) { inv in
             let sub = inv.arguments.count > 1 ? inv.upper(1) : "NODES"
             guard let cluster = inv.server.cluster else {
@@ -143,13 +144,24 @@ extension Commands {
                 inv.integer(reply: Int(cluster.epoch))
             case "MEMBERSHIP":
                 inv.bulk(cluster.membership.encoded)
+            case "HTTPPORT":
+                // Asked by peers that list this node's /metrics address for service discovery.
+                inv.integer(reply: inv.server.httpPort)
             case "JOIN":
-                guard inv.arguments.count == 4 else { throw CommandError.arity("strata.cluster|join") }
+                guard inv.arguments.count == 4 || inv.arguments.count == 5 else { throw CommandError.arity("strata.cluster|join") }
                 guard Membership.isValidName(inv.string(2)) else { throw CommandError("ERR '\(inv.string(2))' is not a node id") }
                 guard let address = ClusterConfiguration.parseAddress(inv.string(3)) else {
                     throw CommandError("ERR '\(inv.string(3))' is not host:port")
                 }
-                let future = cluster.admit(NodeID(inv.string(2)), host: address.host, port: address.port, eventLoop: inv.eventLoop)
+                var httpPort: Int?
+                if inv.arguments.count == 5 {
+                    guard let port = Int(inv.string(4)), (1...65535).contains(port) else {
+                        throw CommandError("ERR '\(inv.string(4))' is not an HTTP port")
+                    }
+                    httpPort = port
+                }
+                let future = cluster.admit(
+                    NodeID(inv.string(2)), host: address.host, port: address.port, httpPort: httpPort, eventLoop: inv.eventLoop)
                 return .deferred(Commands.reply(future) { out, membership in out.writeRESPBulk(membership.encoded) })
             case "LEAVE":
                 guard inv.arguments.count <= 3 else { throw CommandError.arity("strata.cluster|leave") }

@@ -85,7 +85,8 @@ public final class RESPService: Service {
     }
 }
 
-/// `/metrics` (Prometheus text format), `/health` and `/ready` over HTTP, with Hummingbird.
+/// `/metrics` (Prometheus text format), `/health`, `/ready` and `/sd` (Prometheus service
+/// discovery) over HTTP, with Hummingbird.
 public struct HTTPService: Service {
     let server: Server
     let group: any EventLoopGroup
@@ -120,6 +121,11 @@ public struct HTTPService: Service {
                 headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(string: body)))
         }
+        router.get("sd") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: server.discoveryJSON())))
+        }
         var httpLogger = logger
         httpLogger.logLevel = max(logger.logLevel, .warning)
         let app = Application(
@@ -127,8 +133,9 @@ public struct HTTPService: Service {
             configuration: .init(address: .hostname(server.configuration.bind, port: server.configuration.httpPort), serverName: "strata"),
             onServerRunning: { channel in
                 server.boundHTTPPort.store(channel.localAddress?.port ?? 0, ordering: .relaxed)
+                server.cluster?.httpPort = server.httpPort
                 self.logger.info(
-                    "serving /metrics, /health and /ready",
+                    "serving /metrics, /health, /ready and /sd",
                     metadata: ["address": "http://\(server.configuration.bind):\(server.httpPort)"])
             },
             eventLoopGroupProvider: .shared(group),

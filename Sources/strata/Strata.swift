@@ -23,7 +23,7 @@ struct Strata: AsyncParsableCommand {
 
     /// Parses with environment defaults, and reports a bad flag in one line.
     static func main() async {
-        let arguments = EnvironmentDefaults.apply(to: Array(CommandLine.arguments.dropFirst()))
+        let (arguments, fromEnvironment) = EnvironmentDefaults.apply(to: Array(CommandLine.arguments.dropFirst()))
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -40,7 +40,8 @@ struct Strata: AsyncParsableCommand {
                 exit(withError: error)  // --help and --version
             }
             let message = error is StartupError ? "\(error)" : Self.message(for: error)
-            FileHandle.standardError.write(Data("strata: \(message)\n".utf8))
+            let attributed = EnvironmentDefaults.naming(fromEnvironment, in: message)
+            FileHandle.standardError.write(Data("strata: \(attributed)\n".utf8))
             Foundation.exit(exitCode == .success ? 1 : exitCode.rawValue)
         }
     }
@@ -59,18 +60,38 @@ enum EnvironmentDefaults {
         "node-id", "peers", "join", "advertise", "replicas", "write-quorum", "vnodes",
     ]
 
+    /// The arguments with the variables' values added, and which options came from which variable.
     static func apply(to arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
-        -> [String]
+        -> (arguments: [String], variables: [String: String])
     {
-        guard !arguments.contains(where: { $0 == "--help" || $0 == "-h" || $0 == "--version" }) else { return arguments }
+        guard !arguments.contains(where: { $0 == "--help" || $0 == "-h" || $0 == "--version" }) else { return (arguments, [:]) }
         var result = arguments
+        var variables: [String: String] = [:]
         for option in options {
             let variable = "STRATA_" + option.uppercased().replacingOccurrences(of: "-", with: "_")
             guard let value = environment[variable], !value.isEmpty else { continue }
             let given = arguments.contains { $0 == "--\(option)" || $0.hasPrefix("--\(option)=") }
-            if !given { result += ["--\(option)", value] }
+            if !given {
+                result += ["--\(option)", value]
+                variables[option] = variable
+            }
         }
-        return result
+        return (result, variables)
+    }
+
+    /// `message` with each option that came from the environment named by its variable (the
+    /// user never typed `--fsync` when STRATA_FSYNC=sometimes is wrong).
+    static func naming(_ variables: [String: String], in message: String) -> String {
+        var out = message
+        for (option, variable) in variables {
+            // The option alone, or as ArgumentParser quotes it ('--fsync <fsync>'), but not a
+            // longer option that ends with it (--port in --http-port).
+            let pattern = "(?<![A-Za-z0-9-])--\(option)(?: <\(option)>)?(?![A-Za-z0-9-])"
+            guard let regex = try? NSRegularExpression(pattern: pattern) else { continue }
+            out = regex.stringByReplacingMatches(
+                in: out, range: NSRange(out.startIndex..., in: out), withTemplate: NSRegularExpression.escapedTemplate(for: variable))
+        }
+        return out
     }
 }
 
@@ -93,7 +114,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("http-port"), help: "HTTP port for /metrics, /health and /ready.")
     var httpPort = 9379
 
-    @Option(help: "Memory tier budget: keys, values and overhead (bytes, or 512MiB, 4GiB...).")
+    @Option(help: "Memory tier budget: keys, values and overhead (bytes, or 512MiB, 4GiB...; at least 1MiB).")
     var memory = "256MiB"
 
     @Option(help: "Disk tier budget; the oldest entries are evicted as it fills (bytes, or 512MiB, 4GiB...).")
@@ -120,16 +141,18 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("snapshot-interval"), help: "Seconds between snapshots of the hot keys for warm restarts (0: only at shutdown).")
     var snapshotInterval = 60.0
 
-    @Option(name: .customLong("io-threads"), help: "Event loop threads for client connections (default: one per core the process may use: cgroup quota, cpuset and affinity mask).")
-    var ioThreads = System.coreCountForServer
+    @Option(
+        name: .customLong("io-threads"),
+        help: "Event loop threads for client connections (default: one per core the process may use: cgroup quota, cpuset and affinity mask).")
+    var ioThreads: Int?
 
     @Option(name: .customLong("disk-threads"), help: "Threads for commands that may read the disk tier.")
     var diskThreads = 4
 
-    @Option(name: .customLong("node-id"), help: "This node's name in the cluster (required with --peers).")
+    @Option(name: .customLong("node-id"), help: "This node's name in the cluster (required with --peers or --join).")
     var nodeID: String?
 
-    @Option(help: "The other nodes: id=host:port,id=host:port (their client ports). None: a single node.")
+    @Option(help: "Every node of the cluster, this one included: id=host:port,id=host:port (their client ports). None: a single node.")
     var peers: String?
 
     @Option(help: "A member of a running cluster (host:port) to ask to admit this node; its ranges then stream to it.")
@@ -154,15 +177,25 @@ struct Serve: AsyncParsableCommand {
         return bytes
     }
 
+    /// The smallest memory tier accepted: below it a number was surely meant with a unit.
+    static let minimumMemory = 1 << 20
+
+    /// `--io-threads`, or one per core the process may use.
+    var eventLoopThreads: Int { ioThreads ?? System.coreCountForServer }
+
     func validate() throws {
-        _ = try size(memory, "memory")
+        let memoryBytes = try size(memory, "memory")
+        guard memoryBytes >= Serve.minimumMemory else {
+            throw ValidationError(
+                "--memory: '\(memory)' is \(memoryBytes) bytes; the memory tier needs at least 1MiB (a plain number means bytes: write 64MiB, 4GiB...)")
+        }
         _ = try size(disk, "disk")
         _ = try size(compressThreshold, "compress-threshold")
         guard try size(maxValueSize, "max-value-size") > 0 else { throw ValidationError("--max-value-size must be positive") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0 to 65535") }
         guard maxClients > 0 else { throw ValidationError("--max-clients must be positive") }
-        guard ioThreads > 0, diskThreads > 0 else { throw ValidationError("--io-threads and --disk-threads must be positive") }
+        guard eventLoopThreads > 0, diskThreads > 0 else { throw ValidationError("--io-threads and --disk-threads must be positive") }
         guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
             throw ValidationError("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
         }
@@ -172,8 +205,10 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--peers: '\(peers)' is not a list of id=host:port")
             }
             guard nodeID != nil else { throw ValidationError("--node-id is required with --peers") }
-            guard (1...(parsed.count + 1)).contains(replicas) else {
-                throw ValidationError("--replicas must be between 1 and the number of nodes (\(parsed.count + 1))")
+            // The list names every node, this one included (or not: then it is added).
+            let nodes = Set(parsed.map(\.id.name) + [nodeID ?? ""]).count
+            guard (1...nodes).contains(replicas) else {
+                throw ValidationError("--replicas must be between 1 and the number of nodes (\(nodes))")
             }
         }
         if let join {
@@ -220,9 +255,9 @@ struct Serve: AsyncParsableCommand {
         }
         let configuration = ServerConfiguration(
             bind: bind, port: port, httpPort: httpPort, requirePass: requirepass,
-            maxValueSize: try size(maxValueSize, "max-value-size"), maxClients: maxClients, ioThreads: ioThreads,
+            maxValueSize: try size(maxValueSize, "max-value-size"), maxClients: maxClients, ioThreads: eventLoopThreads,
             diskThreads: diskThreads, dataDirectory: dataDir)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: ioThreads)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoopThreads)
         var cluster: Cluster? = nil
         // A node whose data directory holds a membership is a member even without --peers.
         let savedMembership = FileManager.default.fileExists(atPath: dataDir + "/membership")

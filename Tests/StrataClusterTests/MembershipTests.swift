@@ -19,12 +19,28 @@ import Testing
         #expect(decoded.member(NodeID("n3"))?.state == .joining)
     }
 
+    @Test func httpPortsRoundTripAndOlderTextStillParses() throws {
+        let old = "strata-membership 1\nepoch 2\nmember\tn1\t127.0.0.1\t7379\tnormal\n"
+        let parsed = try #require(Membership(encoded: old))
+        #expect(parsed.member(NodeID("n1"))?.httpPort == nil)
+        #expect(parsed.encoded == old)
+        let recorded = parsed.recordingHTTPPorts([NodeID("n1"): 9379, NodeID("n9"): 1])
+        #expect(recorded.epoch == 2)
+        #expect(recorded.members.map(\.id.name) == ["n1"])
+        #expect(recorded.encoded == "strata-membership 1\nepoch 2\nmember\tn1\t127.0.0.1\t7379\tnormal\t9379\n")
+        let decoded = try #require(Membership(encoded: recorded.encoded))
+        #expect(decoded == recorded)
+        #expect(decoded.member(NodeID("n1"))?.httpPort == 9379)
+    }
+
     @Test func malformedTextIsRefused() {
         for text in [
             "", "strata-membership 2\nepoch 1\n", "strata-membership 1\nepoch x\n",
             "strata-membership 1\nepoch 1\nmember\tn1\th\t0\tnormal\n",
             "strata-membership 1\nepoch 1\nmember\tn1\th\t7379\tgone\n",
             "strata-membership 1\nepoch 1\nmember\tn 1\th\t7379\tnormal\n",
+            "strata-membership 1\nepoch 1\nmember\tn1\th\t7379\tnormal\t0\n",
+            "strata-membership 1\nepoch 1\nmember\tn1\th\t7379\tnormal\t9379\tx\n",
         ] {
             #expect(Membership(encoded: text) == nil, "\(text)")
         }

@@ -186,6 +186,8 @@ def test_cluster_flags_are_validated(tmp_path):
         ["--peers", "n2=127.0.0.1:1"],  # no --node-id
         ["--node-id", "n1", "--peers", "garbage"],
         ["--node-id", "n1", "--peers", "n2=127.0.0.1:7000", "--replicas", "5"],
+        # --peers lists every node, this one included: two nodes cannot hold three copies.
+        ["--node-id", "n1", "--peers", "n1=127.0.0.1:7001,n2=127.0.0.1:7000", "--replicas", "3"],
         ["--node-id", "n1", "--peers", "n2=127.0.0.1:7000", "--write-quorum", "3"],
     ]
     for extra in cases:

@@ -477,6 +477,7 @@ def run_strata(*args, timeout=15):
         (["--log-level", "loud"], "--log-level"),
         (["--snapshot-interval", "-5"], "--snapshot-interval"),
         (["--disk", "100"], "1MiB"),
+        (["--memory", "10"], "at least 1MiB"),  # 10 bytes: surely 10MiB was meant
         (["--no-such-flag"], "--no-such-flag"),
     ],
 )
@@ -487,6 +488,38 @@ def test_bad_flag_exits_with_one_line(tmp_path, flags, mentions):
     assert len(lines) == 1, f"expected one line on stderr, got:\n{result.stderr}"
     assert lines[0].startswith(("strata:", "Error:")), lines[0]
     assert mentions in lines[0], lines[0]
+
+
+def test_a_memory_tier_below_the_minimum_is_refused_naming_the_unit(tmp_path):
+    result = run_strata("serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--http-port", "0",
+                        "--memory", "10")
+    assert result.returncode != 0
+    assert "--memory: '10' is 10 bytes" in result.stderr and "1MiB" in result.stderr, result.stderr
+    assert not os.path.exists(tmp_path / "d"), "a refused configuration should not create the data directory"
+
+
+@pytest.mark.parametrize(
+    "variables, flags, names, not_names",
+    [
+        ({"STRATA_FSYNC": "sometimes"}, [], "STRATA_FSYNC", "--fsync"),
+        ({"STRATA_MEMORY": "10"}, [], "STRATA_MEMORY: '10' is 10 bytes", "--memory"),
+        ({"STRATA_DISK": "lots"}, [], "STRATA_DISK", "--disk"),
+        ({"STRATA_MAX_CLIENTS": "0"}, [], "STRATA_MAX_CLIENTS", "--max-clients"),
+        # A bad flag is still named as the flag, beside a variable whose name is inside it.
+        ({"STRATA_PORT": "0"}, ["--http-port", "-1"], "--http-port", "STRATA_HTTP_PORT"),
+    ],
+)
+def test_a_bad_environment_variable_is_named_in_the_error(tmp_path, variables, flags, names, not_names):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_") or k == "STRATA_BIN"}
+    env.update(variables)
+    args = ["serve", "--data-dir", str(tmp_path / "d"), "--http-port", "0", *flags]
+    if "STRATA_PORT" not in variables:
+        args += ["--port", "0"]
+    result = subprocess.run([strata_binary(), *args], capture_output=True, timeout=15, text=True, env=env)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("strata:"), result.stderr
+    assert names in lines[0] and not_names not in lines[0], lines[0]
 
 
 def test_missing_data_dir_and_port_in_use_exit_with_one_line(tmp_path):

@@ -227,8 +227,14 @@ def write_config(tmp_path, http_ports):
     config = substitute(config, r"^(\s*)scrape_timeout: 4s$", r"\1scrape_timeout: 1s")
     config = substitute(config, r"^(\s*)evaluation_interval: 5s$", r"\1evaluation_interval: 1s")
     config = substitute(config, r"^(\s*)- alerts\.yml$", r"\1- " + str(rules_path))
-    targets = ", ".join(f'"127.0.0.1:{port}"' for port in http_ports)
-    config = substitute(config, r"^(\s*)- targets: \[.*\]$", r"\1- targets: [" + targets + "]")
+    # The nodes' service discovery URLs, polled every second.
+    sd = re.compile(r"^(\s*)- url: http://127\.0\.0\.1:\d+/sd\n\s*refresh_interval: 5s\n", re.M)
+    found = sd.findall(config)
+    assert len(found) == 3, f"expected three /sd URLs in prometheus.yml, found {len(found)}: update this test"
+    indent = found[0]
+    urls = "".join(f"{indent}- url: http://127.0.0.1:{port}/sd\n{indent}  refresh_interval: 1s\n" for port in http_ports)
+    config = sd.sub(lambda m: "", config, count=2)
+    config = sd.sub(lambda m: urls, config)
     config_path = tmp_path / "prometheus.yml"
     config_path.write_text(config)
     return config_path
