@@ -15,7 +15,7 @@ struct HTTPPortReports: Sendable {
 extension Cluster {
     /// Asks every member whose HTTP port has not been reported yet, or may have changed.
     func askHTTPPorts(_ membership: Membership) {
-        let reports = httpPortReports.withLockedValue { reports in
+        let reports = httpPortReports.withLock { reports in
             // A node that left may come back on another port: forget what it said.
             reports.ports = reports.ports.filter { id, _ in membership.member(id) != nil }
             return reports
@@ -26,7 +26,7 @@ extension Cluster {
             send([ByteBuffer(string: "STRATA.CLUSTER"), ByteBuffer(string: "HTTPPORT")], to: id).whenSuccess {
                 [weak self] reply in
                 guard let port = reply.integer, (1...65535).contains(port) else { return }
-                self?.httpPortReports.withLockedValue { reports in
+                self?.httpPortReports.withLock { reports in
                     reports.ports[id] = port
                     reports.stale.remove(id)
                 }
@@ -35,5 +35,5 @@ extension Cluster {
     }
 
     /// The peers' HTTP ports as they reported them (fresher than the membership's).
-    public var peerHTTPPorts: [NodeID: Int] { httpPortReports.withLockedValue { $0.ports } }
+    public var peerHTTPPorts: [NodeID: Int] { httpPortReports.withLock { $0.ports } }
 }

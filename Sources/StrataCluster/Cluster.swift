@@ -1,5 +1,4 @@
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import RESP
 import StrataStore
@@ -138,14 +137,14 @@ public final class Cluster: Sendable {
     }
 
     public let configuration: ClusterConfiguration
-    private let topology: NIOLockedValueBox<Topology>
-    private let peers: NIOLockedValueBox<[NodeID: Peer]>
+    private let topology: Locked<Topology>
+    private let peers: Locked<[NodeID: Peer]>
     /// Which peers are up.
-    private let detector: NIOLockedValueBox<FailureDetector>
-    private let upHandlers = NIOLockedValueBox<[@Sendable (NodeID) -> Void]>([])
-    private let changeHandlers = NIOLockedValueBox<[@Sendable (Membership, Membership) -> Void]>([])
+    private let detector: Locked<FailureDetector>
+    private let upHandlers = Locked<[@Sendable (NodeID) -> Void]>([])
+    private let changeHandlers = Locked<[@Sendable (Membership, Membership) -> Void]>([])
     /// The HTTP ports peers reported (`STRATA.CLUSTER HTTPPORT`), and whom to ask again.
-    let httpPortReports = NIOLockedValueBox(HTTPPortReports())
+    let httpPortReports = Locked(HTTPPortReports())
     private let group: any EventLoopGroup
     private let logger: Logger
 
@@ -155,10 +154,10 @@ public final class Cluster: Sendable {
         self.group = group
         self.logger = logger
         let start = membership ?? configuration.initialMembership
-        self.topology = NIOLockedValueBox(Cluster.topology(start, virtualNodes: configuration.virtualNodes))
+        self.topology = Locked(Cluster.topology(start, virtualNodes: configuration.virtualNodes))
         clustered.store(Cluster.isClustered(start, configuration.nodeID), ordering: .relaxed)
-        self.peers = NIOLockedValueBox([:])
-        self.detector = NIOLockedValueBox(FailureDetector(timeout: configuration.failureTimeout))
+        self.peers = Locked([:])
+        self.detector = Locked(FailureDetector(timeout: configuration.failureTimeout))
         connectPeers(start)
     }
 
@@ -176,7 +175,7 @@ public final class Cluster: Sendable {
         handshake.append(["STRATA.PEER", configuration.nodeID.name])
         let wanted = membership.members.filter { $0.id != nodeID }
         var closing: [PeerClient] = []
-        peers.withLockedValue { peers in
+        peers.withLock { peers in
             for member in wanted {
                 if let existing = peers[member.id], existing.client.host == member.host, existing.client.port == member.port {
                     continue
@@ -197,17 +196,17 @@ public final class Cluster: Sendable {
                 if let old = peers.removeValue(forKey: id) { closing += old.all }
             }
         }
-        detector.withLockedValue { $0.track(wanted.map(\.id), now: .now()) }
+        detector.withLock { $0.track(wanted.map(\.id), now: .now()) }
         for client in closing { client.close() }
     }
 
     public var nodeID: NodeID { configuration.nodeID }
-    public var membership: Membership { topology.withLockedValue { $0.membership } }
-    public var epoch: UInt64 { topology.withLockedValue { $0.membership.epoch } }
+    public var membership: Membership { topology.withLock { $0.membership } }
+    public var epoch: UInt64 { topology.withLock { $0.membership.epoch } }
     /// The ring that routes requests now.
-    public var ring: HashRing { topology.withLockedValue { $0.serving } }
+    public var ring: HashRing { topology.withLock { $0.serving } }
     /// Whether a node is joining or leaving.
-    public var isMoving: Bool { topology.withLockedValue { $0.moving } }
+    public var isMoving: Bool { topology.withLock { $0.moving } }
 
     /// Whether this node has peers, or is waiting to be admitted (otherwise every key is local).
     /// Read on every command, so kept beside the topology rather than under its lock.
@@ -219,13 +218,13 @@ public final class Cluster: Sendable {
     }
 
     /// The other members.
-    public var peerIDs: [NodeID] { topology.withLockedValue { $0.membership.members.map(\.id).filter { $0 != nodeID } } }
+    public var peerIDs: [NodeID] { topology.withLock { $0.membership.members.map(\.id).filter { $0 != nodeID } } }
 
     public func isLive(_ node: NodeID) -> Bool {
-        node == configuration.nodeID || detector.withLockedValue { $0.isUp(node) }
+        node == configuration.nodeID || detector.withLock { $0.isUp(node) }
     }
 
-    public var peerStates: [NodeID: PeerState] { detector.withLockedValue { $0.peers } }
+    public var peerStates: [NodeID: PeerState] { detector.withLock { $0.peers } }
 
     /// Where `key` is read and written now: its owners that are up, in ring order (the first is
     /// the write coordinator). Only when every owner is down, the next live nodes on the ring
@@ -243,7 +242,7 @@ public final class Cluster: Sendable {
     /// Every node that holds `key` or is about to: its owners on the serving ring, then any
     /// other owners on the future ring, live or not.
     public func allOwners(of key: [UInt8]) -> [NodeID] {
-        let (serving, future, moving) = topology.withLockedValue { ($0.serving, $0.future, $0.moving) }
+        let (serving, future, moving) = topology.withLock { ($0.serving, $0.future, $0.moving) }
         let hash = StableHash.hash(key)
         var owners = serving.owners(keyHash: hash, replicas: configuration.replicas)
         if moving {
@@ -256,14 +255,14 @@ public final class Cluster: Sendable {
 
     /// The owners of `key` once every change in progress is done.
     public func futureOwners(of key: [UInt8]) -> [NodeID] {
-        topology.withLockedValue { $0.future }.owners(of: key, replicas: configuration.replicas)
+        topology.withLock { $0.future }.owners(of: key, replicas: configuration.replicas)
     }
 
     /// Takes `membership` if it supersedes the current one; returns whether it did.
     @discardableResult
     public func adopt(_ membership: Membership) -> Bool {
         let virtualNodes = configuration.virtualNodes
-        let old = topology.withLockedValue { current -> Membership? in
+        let old = topology.withLock { current -> Membership? in
             guard membership.supersedes(current.membership) else { return nil }
             let old = current.membership
             current = Cluster.topology(membership, virtualNodes: virtualNodes)
@@ -278,13 +277,13 @@ public final class Cluster: Sendable {
                 "epoch": "\(membership.epoch)",
                 "members": "\(membership.members.map { "\($0.id)(\($0.state.rawValue))" }.joined(separator: " "))",
             ])
-        for handler in changeHandlers.withLockedValue({ $0 }) { handler(old, membership) }
+        for handler in changeHandlers.withLock({ $0 }) { handler(old, membership) }
         return true
     }
 
     /// Calls `handler(old, new)` after every membership change this node adopts.
     public func onMembershipChange(_ handler: @escaping @Sendable (Membership, Membership) -> Void) {
-        changeHandlers.withLockedValue { $0.append(handler) }
+        changeHandlers.withLock { $0.append(handler) }
     }
 
     /// Sends heartbeats every `heartbeatInterval` until the task is cancelled.
@@ -298,7 +297,7 @@ public final class Cluster: Sendable {
 
     /// Closes every peer connection.
     public func stop() {
-        let all = peers.withLockedValue { $0.values.flatMap(\.all) }
+        let all = peers.withLock { $0.values.flatMap(\.all) }
         for client in all { client.close() }
     }
 
@@ -333,22 +332,22 @@ public final class Cluster: Sendable {
     }
 
     func markUp(_ id: NodeID) {
-        let changed = detector.withLockedValue { $0.answered(id, now: .now()) }
+        let changed = detector.withLock { $0.answered(id, now: .now()) }
         if changed {
-            httpPortReports.withLockedValue { _ = $0.stale.insert(id) }  // it may have restarted on another port
+            httpPortReports.withLock { _ = $0.stale.insert(id) }  // it may have restarted on another port
             logger.notice("peer is up", metadata: ["peer": "\(id)"])
-            for handler in upHandlers.withLockedValue({ $0 }) { handler(id) }
+            for handler in upHandlers.withLock({ $0 }) { handler(id) }
         }
     }
 
     /// Calls `handler` whenever a peer that was down answers again.
     public func onPeerUp(_ handler: @escaping @Sendable (NodeID) -> Void) {
-        upHandlers.withLockedValue { $0.append(handler) }
+        upHandlers.withLock { $0.append(handler) }
     }
 
     /// A request to `id` failed: down once it has been silent for the failure timeout.
     func noteFailure(_ id: NodeID, immediately: Bool = false) {
-        let changed = detector.withLockedValue { $0.failed(id, now: .now(), immediately: immediately) }
+        let changed = detector.withLock { $0.failed(id, now: .now(), immediately: immediately) }
         if changed { logger.warning("peer is down", metadata: ["peer": "\(id)"]) }
     }
 
@@ -366,7 +365,7 @@ public final class Cluster: Sendable {
     private func send(_ arguments: [ByteBuffer], to node: NodeID, over lane: (Peer) -> PeerClient, timeout: TimeAmount?)
         -> EventLoopFuture<RESPReply>
     {
-        guard let peer = peers.withLockedValue({ $0[node] }) else {
+        guard let peer = peers.withLock({ $0[node] }) else {
             return group.next().makeFailedFuture(PeerError.refused("unknown peer \(node)"))
         }
         let future = lane(peer).send(arguments, timeout: timeout)

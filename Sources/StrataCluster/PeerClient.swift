@@ -1,8 +1,8 @@
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RESP
+import StrataStore
 
 /// Matches replies to requests on one pipelined peer connection, in order.
 final class PeerReplyHandler: ChannelDuplexHandler {
@@ -78,7 +78,7 @@ public final class PeerClient: Sendable {
     private let group: any EventLoopGroup
     private let handshake: [[String]]
     private let timeout: TimeAmount
-    private let channel = NIOLockedValueBox<EventLoopFuture<any Channel>?>(nil)
+    private let channel = Locked<EventLoopFuture<any Channel>?>(nil)
 
     /// `handshake`: commands sent first on every new connection (AUTH, HELLO 3, STRATA.PEER).
     public init(node: NodeID, host: String, port: Int, group: any EventLoopGroup, handshake: [[String]], timeout: TimeAmount = .seconds(1)) {
@@ -117,7 +117,7 @@ public final class PeerClient: Sendable {
 
     /// Closes the connection; the next request opens a new one.
     public func close() {
-        let current = channel.withLockedValue { value -> EventLoopFuture<any Channel>? in
+        let current = channel.withLock { value -> EventLoopFuture<any Channel>? in
             defer { value = nil }
             return value
         }
@@ -125,7 +125,7 @@ public final class PeerClient: Sendable {
     }
 
     private func connection() -> EventLoopFuture<any Channel> {
-        channel.withLockedValue { current in
+        channel.withLock { current in
             if let current { return current }
             let future = connect()
             current = future
@@ -139,7 +139,7 @@ public final class PeerClient: Sendable {
     }
 
     private func forget(_ future: EventLoopFuture<any Channel>) {
-        channel.withLockedValue { current in
+        channel.withLock { current in
             if current === future { current = nil }
         }
     }
