@@ -123,7 +123,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataStoreTests",
-            dependencies: ["StrataStore", "strata-store-writer"],
+            dependencies: ["StrataStore", "CStrataSystem", "strata-store-writer"],
             swiftSettings: strictSettings
         ),
     ]
