@@ -15,7 +15,7 @@ extension Writer {
     static let stopTimeout: Duration = .seconds(5)
 
     struct Batch {
-        var operations: [PendingKey: Queued]
+        var operations: PendingTable
         var maintenance: [Maintenance]
         var clear: Bool
         var lastSequence: UInt64
@@ -138,9 +138,9 @@ extension Writer {
             logger.error("disk tier apply failed; will retry", metadata: ["error": "\(storeError.message)"])
             state.withLock { s in
                 for (key, queued) in s.applying where s.pending[key] == nil {
-                    s.pending[key] = queued
+                    s.pending.set(queued, for: key)
                 }
-                s.applying = [:]
+                s.applying = PendingTable()
                 s.pendingBytes += s.applyingBytes
                 s.applyingBytes = 0
                 s.maintenance = batch.maintenance + s.maintenance
@@ -153,7 +153,7 @@ extension Writer {
             return
         }
         let ready: [Completion] = state.withLock { s in
-            s.applying = [:]
+            s.applying = PendingTable()
             s.applyingBytes = 0
             backlog.store(s.pendingBytes, ordering: .relaxed)
             s.clearApplying = false

@@ -39,21 +39,6 @@ final class Writer: Sendable {
         case clear
     }
 
-    /// A storage key with its stable hash computed once, because the dictionary hashes each key
-    /// under the lock both event loops contend for, and XXH64 is cheaper than SipHash over the bytes.
-    struct PendingKey: Hashable, Sendable {
-        let bytes: [UInt8]
-        let hash: UInt64
-
-        init(_ bytes: [UInt8]) {
-            self.bytes = bytes
-            self.hash = bytes.withUnsafeBytes { StableHash.hash($0) }
-        }
-
-        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
-        static func == (a: PendingKey, b: PendingKey) -> Bool { a.hash == b.hash && a.bytes == b.bytes }
-    }
-
     enum Lookup {
         case none
         case put([UInt8])
@@ -72,8 +57,8 @@ final class Writer: Sendable {
     typealias Completion = @Sendable (StoreError?) -> Void
 
     struct State: Sendable {
-        var pending: [PendingKey: Queued] = [:]
-        var applying: [PendingKey: Queued] = [:]
+        var pending = PendingTable()
+        var applying = PendingTable()
         var pendingBytes = 0
         /// Bytes of the batch being applied now.
         var applyingBytes = 0
@@ -181,7 +166,7 @@ final class Writer: Sendable {
         let (sequence, wake) = state.withLock { s in
             let sequence = s.nextSequence
             s.nextSequence += 1
-            s.pending[pendingKey] = Queued(operation: operation, sequence: sequence)
+            s.pending.set(Queued(operation: operation, sequence: sequence), for: pendingKey)
             s.pendingBytes += size
             backlog.store(s.pendingBytes + s.applyingBytes, ordering: .relaxed)
             s.log.append(.write(storageKey, operation))
