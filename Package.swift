@@ -5,12 +5,6 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
-/// The hot-path modules skip the runtime exclusivity checks in release builds: they showed up at
-/// 2-3% of a GET's CPU in profiles, and these modules keep shared state behind locks anyway.
-let hotPathSettings: [SwiftSetting] = strictSettings + [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-]
-
 let package = Package(
     name: "strata",
     platforms: [.macOS(.v15)],
@@ -45,22 +39,25 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // The few libc calls the Glibc module does not export (thread names, malloc_trim, CPU affinity).
+        .target(name: "CStrataSystem"),
         .target(
             name: "StrataStore",
             dependencies: [
                 "CLMDB",
                 "CZlib",
+                "CStrataSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: hotPathSettings
+            swiftSettings: strictSettings
         ),
         .target(
             name: "RESP",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
-            swiftSettings: hotPathSettings
+            swiftSettings: strictSettings
         ),
         .target(
             name: "StrataCluster",
@@ -73,7 +70,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: hotPathSettings
+            swiftSettings: strictSettings
         ),
         .testTarget(
             name: "StrataClusterTests",
@@ -83,6 +80,7 @@ let package = Package(
         .target(
             name: "StrataServer",
             dependencies: [
+                "CStrataSystem",
                 "StrataStore",
                 "StrataCluster",
                 "RESP",
@@ -95,7 +93,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: hotPathSettings
+            swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "strata",
@@ -143,7 +141,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataStoreTests",
-            dependencies: ["StrataStore", "strata-store-writer"],
+            dependencies: ["StrataStore", "CStrataSystem", "strata-store-writer"],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,3 +1,4 @@
+import CStrataSystem
 import StrataStore
 
 /// How a node serves clients. Storage settings live in `StoreConfiguration`.
@@ -59,23 +60,10 @@ extension System {
 
     /// The CPUs in this process' affinity mask (`sched_getaffinity`), or nil where unknown.
     public static var affinityCoreCount: Int? {
-        #if os(Linux)
-        var mask = [UInt64](repeating: 0, count: 16)  // 1,024 CPUs, glibc's cpu_set_t
-        let result = mask.withUnsafeMutableBytes { linuxSchedGetAffinity(0, $0.count, $0.baseAddress!) }
-        guard result == 0 else { return nil }
-        let count = mask.reduce(0) { $0 + $1.nonzeroBitCount }
+        let count = Int(strata_affinity_cpu_count())
         return count > 0 ? count : nil
-        #else
-        return nil
-        #endif
     }
 }
-
-#if os(Linux)
-/// glibc's `sched_getaffinity(pid, size, mask)`, which the Glibc module does not export.
-@_silgen_name("sched_getaffinity")
-private func linuxSchedGetAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeMutableRawPointer) -> Int32
-#endif
 
 /// The version this build reports (INFO, HELLO, `strata --version`).
 public enum StrataVersion {

@@ -35,7 +35,13 @@ final class DataDirectory: Sendable {
             }
         }
         let marker = path + "/" + DataDirectory.markerName
-        if let text = try? String(contentsOfFile: marker, encoding: .utf8) {
+        if fm.fileExists(atPath: marker) {
+            let text: String
+            do {
+                text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: marker)), as: UTF8.self)
+            } catch {
+                throw StoreError(.directoryUnusable, "cannot read \(marker): \(error.localizedDescription)")
+            }
             let version = text.split(separator: " ").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
             guard let version, text.hasPrefix("strata-data-directory") else {
                 throw StoreError(.incompatibleDirectory, "\(marker) is damaged; is \(path) a Strata data directory?")
@@ -46,7 +52,12 @@ final class DataDirectory: Sendable {
                     "\(path) was written by a newer Strata (layout \(version); this build reads up to \(DataDirectory.layoutVersion))")
             }
         } else {
-            let entries = (try? fm.contentsOfDirectory(atPath: path)) ?? []
+            let entries: [String]
+            do {
+                entries = try fm.contentsOfDirectory(atPath: path)
+            } catch {
+                throw StoreError(.directoryUnusable, "cannot list data directory \(path): \(error.localizedDescription)")
+            }
             guard entries.filter({ $0 != DataDirectory.lockName }).isEmpty else {
                 throw StoreError(
                     .incompatibleDirectory,

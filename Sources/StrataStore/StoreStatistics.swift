@@ -14,6 +14,8 @@ final class StoreCounters: Sendable {
     let fsyncNanoseconds = Atomic<Int>(0)
     let commits = Atomic<Int>(0)
     let writeErrors = Atomic<Int>(0)
+    /// Disk I/O that failed outside a commit (reads, log syncs, sweeps, snapshots), each also logged.
+    let ioErrors = Atomic<Int>(0)
     let promotions = Atomic<Int>(0)
     let diskItems = Atomic<Int>(0)
     let diskBytes = Atomic<Int>(0)
@@ -67,32 +69,60 @@ public struct WarmUpProgress: Sendable, Equatable {
     public var seconds: Double
 }
 
-/// A point-in-time reading of everything the store counts.
+/// A point-in-time reading of everything the store counts: each count is kept in one place in
+/// the store and only read here.
 public struct StoreStatistics: Sendable {
+    /// Keys in the memory tier.
     public var memoryItems: Int
+    /// Bytes the memory tier is charged for (keys, values, per-entry overhead, index).
     public var memoryBytes: Int
+    /// The memory tier's budget in bytes.
     public var memoryBudget: Int
+    /// Reads the memory tier answered.
     public var memoryHits: Int
+    /// Reads the memory tier could not answer (they go on to disk).
     public var memoryMisses: Int
+    /// Entries the memory tier evicted to stay within its budget.
     public var memoryEvictions: Int
+    /// Expired entries removed from the memory tier.
     public var memoryExpirations: Int
+    /// Keys in the disk tier, as of its last commit.
     public var diskItems: Int
+    /// Bytes of LMDB pages the disk tier uses, as of its last commit.
     public var diskBytes: Int
+    /// The disk tier's budget in bytes.
     public var diskBudget: Int
+    /// Size of the LMDB data file in use (its high-water mark).
     public var diskFileBytes: Int
+    /// Reads that missed memory and were answered from disk.
     public var diskHits: Int
+    /// Reads that missed both tiers.
     public var diskMisses: Int
+    /// Entries the disk tier evicted to stay within its budget.
     public var diskEvictions: Int
+    /// Expired entries removed from the disk tier.
     public var diskExpirations: Int
+    /// Disk hits copied back into memory.
     public var promotions: Int
+    /// Value bytes stored compressed, before compression.
     public var compressionBytesIn: Int
+    /// Bytes those values took after compression.
     public var compressionBytesOut: Int
+    /// Disk records whose checksum did not match.
     public var crcFailures: Int
+    /// Syncs of the disk tier or its log to stable storage.
     public var fsyncs: Int
+    /// Seconds spent in those syncs.
     public var fsyncSeconds: Double
+    /// Group commits of queued writes to LMDB.
     public var commits: Int
+    /// Commits and log appends that failed (and were retried).
     public var writeErrors: Int
+    /// Other disk I/O that failed and was logged: reads, log syncs, sweeps, snapshots.
+    public var diskIOErrors: Int
+    /// Writes queued for the disk tier's next commit.
     public var pendingWrites: Int
+    /// The warm start's progress.
     public var warmUp: WarmUpProgress
     /// Whether the disk tier is refusing writes (budget or file system full); see `StoreError.diskFull`.
     public var diskWritesFailing: Bool

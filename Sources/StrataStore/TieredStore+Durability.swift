@@ -1,5 +1,3 @@
-import Dispatch
-
 /// Waiting for writes to reach disk.
 extension TieredStore {
     /// A ticket covering every write queued so far.
@@ -39,7 +37,7 @@ extension TieredStore {
 
     /// Starts `request` with a completion and blocks this thread until it is called.
     private func blockUntil(_ request: (@escaping Writer.Completion) -> Void) throws {
-        let done = DispatchSemaphore(value: 0)
+        let done = Wakeup()
         let result = ResultBox()
         request { error in
             result.set(error)

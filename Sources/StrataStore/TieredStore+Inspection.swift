@@ -27,7 +27,12 @@ extension TieredStore {
                 switch writer.lookup(storageKey) {
                 case .put(let queued): record = queued
                 case .deleted: record = nil
-                case .none: record = try? storageKey.withUnsafeBytes { try disk.read($0) }
+                case .none:
+                    do {
+                        record = try storageKey.withUnsafeBytes { try disk.read($0) }
+                    } catch {
+                        reportIOError("disk tier read failed", error)
+                    }
                 }
                 var info = TierInfo.none
                 if let record,
@@ -75,6 +80,7 @@ extension TieredStore {
             fsyncSeconds: Double(c.fsyncNanoseconds.load(ordering: .relaxed)) / 1e9,
             commits: c.commits.load(ordering: .relaxed),
             writeErrors: c.writeErrors.load(ordering: .relaxed),
+            diskIOErrors: c.ioErrors.load(ordering: .relaxed),
             pendingWrites: writer.pendingCount,
             warmUp: warmUp,
             diskWritesFailing: writer.failure != nil

@@ -139,8 +139,17 @@ extension TieredStore {
         case .deleted(let tombstone): return tombstone
         case .none:
             return storageKey.withUnsafeBytes { k in
-                if let record = try? disk.read(k) { return record }
-                return try? disk.read(k, in: disk.tombstones)
+                do {
+                    if let record = try disk.read(k) { return record }
+                } catch {
+                    reportIOError("disk tier read failed", error)
+                }
+                do {
+                    return try disk.read(k, in: disk.tombstones)
+                } catch {
+                    reportIOError("disk tier tombstone read failed", error)
+                    return nil
+                }
             }
         }
     }

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Warm start: after a restart, load the keys that were hot before it back into memory.
 ///
 /// The writer snapshots the memory tier's keys, most recently used first, periodically and at
@@ -21,7 +19,7 @@ extension TieredStore {
 
     /// Blocks until the warm start has finished.
     public func waitForWarmUp() {
-        let done = DispatchSemaphore(value: 0)
+        let done = Wakeup()
         let alreadyDone = warmFinished.withLock { waiters -> Bool in
             guard waiters != nil else { return true }
             waiters!.append { done.signal() }
@@ -31,7 +29,8 @@ extension TieredStore {
     }
 
     func startWarmUp() {
-        let thread = Thread { [self] in
+        // A thread of its own, because loading reads LMDB, which may block on the disk.
+        let thread = StoreThread(name: "strata-warm-start") { [self] in
             let start = monotonicNanoseconds()
             do {
                 try loadSnapshot(start: start)
@@ -48,8 +47,7 @@ extension TieredStore {
             for waiter in waiters { waiter() }
             logger.info("warm start finished", metadata: ["keys": "\(warmUp.loadedKeys)", "seconds": "\(warmUp.seconds)"])
         }
-        thread.name = "strata-warm-start"
-        thread.start()
+        thread.detach()
     }
 
     private func loadSnapshot(start: UInt64) throws {

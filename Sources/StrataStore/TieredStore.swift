@@ -246,7 +246,7 @@ public final class TieredStore: Sendable {
             do {
                 record = try storageKey.withUnsafeBytes { try disk.read($0) }
             } catch {
-                logger.error("disk tier read failed", metadata: ["error": "\(error)"])
+                reportIOError("disk tier read failed", error)
                 if count { counters.add(counters.diskMisses) }
                 return nil
             }
@@ -284,6 +284,11 @@ public final class TieredStore: Sendable {
                 return nil
             }
         }
+    }
+
+    /// Logs a disk read that failed (it is answered as a miss) and counts it in `strata_disk_io_errors_total`.
+    func reportIOError(_ what: String, _ error: any Error) {
+        writer.reportIOError(what, error)
     }
 
     private func scheduleExpiredCleanup(_ key: UnsafeRawBufferPointer, now: Int64) {

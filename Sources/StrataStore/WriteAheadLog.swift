@@ -105,6 +105,8 @@ final class WriteAheadLog: @unchecked Sendable {
         while read < data.count {
             let n = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + read, $0.count - read, off_t(read)) }
             if n < 0 && errno == EINTR { continue }
+            // A read error must not pass for the end of the log: the log is emptied after replay.
+            if n < 0 { throw StoreError(.storage, "write-ahead log read failed: \(String(cString: strerror(errno)))") }
             guard n > 0 else { break }
             read += n
         }
@@ -137,7 +139,9 @@ final class WriteAheadLog: @unchecked Sendable {
             offset += 8 + length
         }
         if offset < Int(size) {
-            _ = ftruncate(fd, off_t(offset))
+            guard ftruncate(fd, off_t(offset)) == 0 else {
+                throw StoreError(.storage, "write-ahead log truncate failed: \(String(cString: strerror(errno)))")
+            }
         }
         return frames
     }

@@ -1,0 +1,17 @@
+// The few operating-system calls Strata needs that Swift's Glibc module does not export.
+// Each compiles everywhere: where the platform lacks the call, it does nothing and says so.
+#ifndef C_STRATA_SYSTEM_H
+#define C_STRATA_SYSTEM_H
+
+/// Names the calling thread for `top -H` and `perf` (the kernel keeps at most 15 bytes).
+/// Returns 0, or an errno value (ENOSYS where threads cannot be named).
+int strata_set_thread_name(const char *name);
+
+/// Hands free heap memory back to the kernel (glibc's `malloc_trim(0)`).
+/// Returns 1 if memory was released, 0 if not or where the allocator has no such call.
+int strata_malloc_trim(void);
+
+/// The number of CPUs in this process' affinity mask (`sched_getaffinity`), or -1 where unknown.
+int strata_affinity_cpu_count(void);
+
+#endif

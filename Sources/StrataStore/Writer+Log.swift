@@ -1,0 +1,118 @@
+import Logging
+
+/// The write-ahead log side of the writer: replaying it at open, and appending queued writes.
+extension Writer {
+    /// Re-applies what the write-ahead log holds (writes acknowledged before a crash), syncs, and
+    /// empties the log. Called once, before `start`.
+    func recover() throws {
+        var frames: [(WriteAheadLog.Kind, [UInt8], [UInt8])] = []
+        _ = try log.replay { kind, key, record in frames.append((kind, key, record)) }
+        var index = 0
+        while index < frames.count {
+            let txn = try disk.env.beginWrite()
+            // Bounded transactions, so a long log never needs more dirty pages than LMDB's spare map.
+            let end = min(frames.count, index + 50_000)
+            for (kind, key, record) in frames[index..<end] {
+                try key.withUnsafeBytes { k in
+                    switch kind {
+                    case .put:
+                        try record.withUnsafeBytes { try txn.put(disk.data, k, $0) }
+                        try txn.delete(disk.tombstones, k)
+                    case .delete:
+                        try txn.delete(disk.data, k)
+                        if !record.isEmpty { try record.withUnsafeBytes { try txn.put(disk.tombstones, k, $0) } }
+                    case .clear:
+                        try txn.clear(disk.data)
+                        try txn.clear(disk.tombstones)
+                        try txn.clear(disk.snapshot)
+                    }
+                }
+            }
+            try txn.commit()
+            index = end
+        }
+        if !frames.isEmpty {
+            try disk.env.sync()
+            logger.info("replayed the write-ahead log", metadata: ["writes": "\(frames.count)"])
+        }
+        try log.reset()
+        do {
+            let read = try disk.env.beginRead()
+            counters.diskBytes.store(disk.usedBytes(read), ordering: .relaxed)
+            counters.diskItems.store(Int(read.stat(disk.data).ms_entries), ordering: .relaxed)
+        } catch {
+            reportIOError("reading the disk tier's size at open failed", error)
+        }
+    }
+
+    /// Appends the queued log entries to the write-ahead log (and syncs it under `always`).
+    func appendLog(_ clocks: inout Clocks) {
+        let (entries, last) = state.withLock { s -> ([LogEntry], UInt64) in
+            let entries = s.log
+            s.log = []
+            return (entries, s.nextSequence - 1)
+        }
+        guard !entries.isEmpty else { return }
+        var bytes: [UInt8] = []
+        var estimate = 0
+        for entry in entries {
+            if case .write(let key, .put(let record)) = entry { estimate += 17 + key.count + record.count } else { estimate += 64 }
+        }
+        bytes.reserveCapacity(estimate)
+        for entry in entries {
+            switch entry {
+            case .write(let key, .put(let record)): WriteAheadLog.frame(.put, key: key, record: record, into: &bytes)
+            case .write(let key, .delete(let tombstone)): WriteAheadLog.frame(.delete, key: key, record: tombstone, into: &bytes)
+            case .clear: WriteAheadLog.frame(.clear, key: [], record: nil, into: &bytes)
+            }
+        }
+        do {
+            try log.append(bytes)
+            clocks.logUnsynced = true
+            if fsync == .always {
+                try timedSync { try log.sync() }
+                clocks.logUnsynced = false
+            }
+        } catch {
+            // Put the entries back in front and refuse writes until the log works again.
+            let storeError = describe(error)
+            counters.add(counters.writeErrors)
+            logger.error("write-ahead log append failed; will retry", metadata: ["error": "\(storeError.message)"])
+            let failed: [Completion] = state.withLock { s in
+                s.log = entries + s.log
+                s.failure = storeError
+                return takeWaiters(&s.durableWaiters, upTo: last)
+            }
+            for completion in failed { completion(storeError) }
+            clocks.retryAfter = monotonicNanoseconds() + Self.retryPause.nanoseconds
+            return
+        }
+        let ready: [Completion] = state.withLock { s in
+            s.loggedSequence = max(s.loggedSequence, last)
+            if fsync == .always { s.durableSequence = max(s.durableSequence, last) }
+            return takeWaiters(&s.durableWaiters, upTo: s.durableSequence)
+        }
+        for completion in ready { completion(nil) }
+    }
+
+    /// The once-a-second log sync of `everysec`.
+    func syncLogIfDue(_ clocks: inout Clocks, now: UInt64) {
+        guard fsync == .everysec && clocks.logUnsynced && now - clocks.lastLogSync >= Self.logSyncInterval.nanoseconds else {
+            return
+        }
+        do {
+            try timedSync { try log.sync() }
+            clocks.logUnsynced = false
+        } catch {
+            reportIOError("write-ahead log sync failed", error)
+        }
+        clocks.lastLogSync = now
+    }
+
+    /// Logs an I/O error that the writer survives (it retries, or the work is redone later) and
+    /// counts it in `strata_disk_io_errors_total`.
+    func reportIOError(_ what: String, _ error: any Error, level: Logger.Level = .error) {
+        counters.add(counters.ioErrors)
+        logger.log(level: level, "\(what)", metadata: ["error": "\(error)"])
+    }
+}

@@ -1,0 +1,158 @@
+import CStrataSystem
+
+/// The writer's background work: expiry sweeps, the residency check, handing freed memory back,
+/// hot-key snapshots, and evicting from the disk tier when its budget nears.
+extension Writer {
+    /// How often expired entries are swept from both tiers, a few at a time so a sweep stays short.
+    static let sweepInterval: Duration = .milliseconds(100)
+    /// How often the disk tier's page-cache residency is checked: `mincore` over the map is not free.
+    static let residencyInterval: Duration = .seconds(2)
+    /// How long the node must see no reads or writes before a wanted `malloc_trim` runs, because
+    /// the trim holds each malloc arena's lock while it walks it and would stall an event loop.
+    static let quietBeforeTrim: Duration = .milliseconds(300)
+    /// A batch at least this big is part of a write burst (a backlog built up): trim after it.
+    static let burstBytes = 8 << 20
+    /// Steady writes trim once per this many bytes applied.
+    static let trimEveryBytes = 256 << 20
+
+    /// The timed background work of one round of the writer's loop.
+    func runMaintenance(
+        _ clocks: inout Clocks, now: UInt64, sweepHands: inout ([UInt8], [UInt8]),
+        random: inout SystemRandomNumberGenerator
+    ) {
+        if now - clocks.lastSweep >= Self.sweepInterval.nanoseconds {
+            clocks.lastSweep = now
+            sweep(&sweepHands)
+            if clocks.lastResidencyCheck.map({ now - $0 >= Self.residencyInterval.nanoseconds }) ?? true {
+                clocks.lastResidencyCheck = now
+                diskResident.store(disk.env.residentShare(using: &random) >= 0.99, ordering: .relaxed)
+            }
+            trimIfQuiet(&clocks, now: now)
+        }
+        let snapshotWanted = state.withLock { $0.snapshotRequested }
+        let snapshotDue = snapshotInterval.map { now - clocks.lastSnapshot >= $0.nanoseconds } ?? false
+        if snapshotWanted || snapshotDue {
+            clocks.lastSnapshot = now
+            state.withLock { $0.snapshotRequested = false }
+            writeSnapshot()
+        }
+    }
+
+    private func sweep(_ hands: inout ([UInt8], [UInt8])) {
+        let nowMs = currentTimeMilliseconds()
+        _ = memory.sweepExpired(now: nowMs, perShard: 256)
+        do {
+            let txn = try disk.env.beginWrite()
+            let removed = try disk.sweepExpired(
+                now: nowMs, limit: 1000, dataHand: &hands.0, tombstoneHand: &hands.1, in: txn)
+            try txn.commit()
+            counters.add(counters.diskExpirations, removed)
+        } catch {
+            reportIOError("expiry sweep failed", error, level: .warning)
+        }
+    }
+
+    private func writeSnapshot() {
+        let keys = memory.hottestKeys(maxBytes: max(memory.budget, 1 << 20))
+        do {
+            let txn = try disk.env.beginWrite()
+            try disk.writeSnapshot(keys, in: txn)
+            try txn.commit()
+            logger.debug("wrote hot-key snapshot", metadata: ["keys": "\(keys.count)"])
+        } catch {
+            reportIOError("hot-key snapshot failed", error, level: .warning)
+        }
+    }
+
+    // MARK: Handing memory back
+
+    /// Records an applied batch for the trim heuristic. The batch's records were allocated on the
+    /// event loops' threads and freed here, and glibc keeps such memory in per-thread arenas, so
+    /// without a trim a write burst would leave the process far above its budgets for good; but a
+    /// trim after every apply costs madvise calls and page faults, so it waits for a burst to end.
+    func noteApplied(bytes: Int, _ clocks: inout Clocks) {
+        clocks.appliedSinceTrim += bytes
+        if bytes >= Self.burstBytes || clocks.appliedSinceTrim >= Self.trimEveryBytes {
+            clocks.trimWanted = true
+            clocks.appliedSinceTrim = 0
+        }
+    }
+
+    /// Runs the wanted `malloc_trim` once no read or write has come in for `quietBeforeTrim`.
+    /// (A node that stays busy keeps the memory: it reuses it. It is only not handed back.)
+    private func trimIfQuiet(_ clocks: inout Clocks, now: UInt64) {
+        guard clocks.trimWanted else { return }
+        let memoryCounters = memory.counters
+        let activity = memoryCounters.hits &+ memoryCounters.misses &+ Int(truncatingIfNeeded: state.withLock { $0.nextSequence })
+        if activity != clocks.lastActivity {
+            clocks.lastActivity = activity
+            clocks.quietSince = now
+            return
+        }
+        guard now - clocks.quietSince >= Self.quietBeforeTrim.nanoseconds else { return }
+        clocks.trimWanted = false
+        _ = strata_malloc_trim()
+    }
+
+    // MARK: Inside the apply transaction
+
+    /// Applies clean-ups whose condition still holds.
+    func applyMaintenance(_ items: [Maintenance], in txn: borrowing LMDBTransaction) throws {
+        for item in items {
+            switch item {
+            case .deleteIfExpired(let key, let now):
+                try key.withUnsafeBytes { k in
+                    if let record = try txn.get(disk.data, k),
+                        let header = try? Record.header(record, verify: false),
+                        header.expiry != 0, header.expiry <= now
+                    {
+                        try txn.delete(disk.data, k)
+                        counters.add(counters.diskExpirations)
+                    }
+                }
+            case .deleteIfCorrupt(let key):
+                try key.withUnsafeBytes { k in
+                    if let record = try txn.get(disk.data, k), (try? Record.header(record)) == nil {
+                        try txn.delete(disk.data, k)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Evicts cold keys once the tier is above `evictAbove` of its budget, and keeps an episode
+    /// going down to `evictTo`, so eviction runs in long strides rather than at every commit.
+    func evictIfNearBudget(_ eviction: inout DiskTier.EvictionState, in txn: borrowing LMDBTransaction) throws -> [[UInt8]] {
+        let used = disk.usedBytes(txn)
+        guard used > Int(Double(disk.budget) * DiskTier.evictAbove)
+            || (eviction.cutoff != nil && used > Int(Double(disk.budget) * DiskTier.evictTo))
+        else { return [] }
+        return try disk.evict(
+            to: Int(Double(disk.budget) * DiskTier.evictTo), state: &eviction,
+            maxVisits: used > disk.budget ? Int.max : 50_000, in: txn, isHot: isInMemory)
+    }
+
+    /// The map filled before the budget check could evict: evict down to half the budget in a
+    /// transaction of its own, so the batch can be retried once.
+    func evictForFullMap(_ eviction: inout DiskTier.EvictionState) throws {
+        logger.warning("disk tier map full; evicting before retrying")
+        let txn = try disk.env.beginWrite()
+        eviction.cutoff = nil
+        let evicted = try disk.evict(
+            to: Int(Double(disk.budget) * 0.5), state: &eviction, maxVisits: Int.max, in: txn, isHot: isInMemory)
+        try txn.commit()
+        dropFromMemory(evicted)
+    }
+
+    private func isInMemory(_ key: [UInt8]) -> Bool {
+        key.withUnsafeBytes { memory.contains($0, hash: StableHash.hash($0)) }
+    }
+
+    /// Keys evicted from disk leave memory too, so the two tiers never disagree after a restart.
+    func dropFromMemory(_ keys: [[UInt8]]) {
+        counters.add(counters.diskEvictions, keys.count)
+        for key in keys {
+            key.withUnsafeBytes { _ = memory.remove($0, hash: StableHash.hash($0)) }
+        }
+    }
+}
