@@ -41,8 +41,9 @@ final class Wakeup: @unchecked Sendable {
     func signal() {
         pthread_mutex_lock(mutex)
         raised = true
-        pthread_cond_signal(condition)
         pthread_mutex_unlock(mutex)
+        // Signalled after unlocking, so the woken thread does not block at once on the mutex.
+        pthread_cond_signal(condition)
     }
 
     /// Sleeps until the flag is raised, and lowers it.
