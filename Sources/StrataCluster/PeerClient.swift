@@ -10,8 +10,9 @@ final class PeerReplyHandler: ChannelDuplexHandler {
     typealias OutboundIn = (ByteBuffer, EventLoopPromise<RESPReply>)
     typealias OutboundOut = ByteBuffer
 
-    private var buffer = ByteBuffer()
-    private var waiting = CircularBuffer<EventLoopPromise<RESPReply>>()
+    // Touched only on the channel's event loop: no runtime exclusivity checks.
+    @exclusivity(unchecked) private var buffer = ByteBuffer()
+    @exclusivity(unchecked) private var waiting = CircularBuffer<EventLoopPromise<RESPReply>>()
     private let parser = RESPReplyParser()
     private var flushScheduled = false
 

@@ -17,24 +17,26 @@ final class ClientHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    // The mutable state below is touched only on the channel's event loop, one call at a time:
+    // the runtime exclusivity checks on it (several per command) are skipped.
     private let server: Server
     private let executor: CommandExecutor
     private var session: ClientSession?
-    private var machine: ConnectionStateMachine
-    private var out = ByteBuffer()
+    @exclusivity(unchecked) private var machine: ConnectionStateMachine
+    @exclusivity(unchecked) private var out = ByteBuffer()
     /// Bytes received and not yet run as commands. Commands are parsed from here only when they
     /// can run, so a waiting connection holds bytes, not parsed commands. (Parsing here rather
     /// than in a `ByteToMessageHandler` also saves a pipeline hop and a type cast per command.)
-    private var input = ByteBuffer()
-    private var parser: RESPCommandParser
+    @exclusivity(unchecked) private var input = ByteBuffer()
+    @exclusivity(unchecked) private var parser: RESPCommandParser
     private let maxBuffered: Int
     /// When the last bytes arrived (ms since the epoch), and what was last published to the session.
-    private var readTime: Int64 = 0
-    private var publishedCommand = ""
-    private var publishedTime: Int64 = 0
+    @exclusivity(unchecked) private var readTime: Int64 = 0
+    @exclusivity(unchecked) private var publishedCommand = ""
+    @exclusivity(unchecked) private var publishedTime: Int64 = 0
     /// The session's protocol and authentication, read here without its lock; only connection
     /// commands (flag `.admin`) change them, and the cache is refreshed after each.
-    private var caller: Caller?
+    @exclusivity(unchecked) private var caller: Caller?
 
     /// Replies are written out when this much has collected, even mid-batch.
     private static let flushThreshold = 64 << 10
