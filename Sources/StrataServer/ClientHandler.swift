@@ -21,7 +21,7 @@ final class ClientHandler: ChannelDuplexHandler {
     // the runtime exclusivity checks on it (several per command) are skipped.
     private let server: Server
     private let executor: CommandExecutor
-    private var session: ClientSession?
+    @exclusivity(unchecked) private var session: ClientSession?
     @exclusivity(unchecked) private var machine: ConnectionStateMachine
     @exclusivity(unchecked) private var out = ByteBuffer()
     /// Bytes received and not yet run as commands. Commands are parsed from here only when they

@@ -36,19 +36,16 @@ extension Commands {
     static let strings: [CommandSpec] = [
         CommandSpec("get", arity: 2, keys: (1, 1, 1)) { inv in
             let key = inv.arguments[1]
-            var out = inv.out
-            inv.out = ByteBuffer()
+            let store = inv.store
             let read = key.withUnsafeReadableBytes { k in
-                inv.store.getFromMemory(k) { value in out.writeRESPBulk(value) }
+                store.getFromMemory(k, into: &inv.out) { out, value in out.writeRESPBulk(value) }
             }
-            inv.out = out
             switch read {
             case .hit: return .done
             case .absent:
                 inv.null()
                 return .done
             case .miss:
-                let store = inv.store
                 if store.diskReadsAreResident {
                     // The disk tier is all in the page cache: reading it here costs about a
                     // microsecond, less than a hand-off to a disk thread and back.

@@ -180,6 +180,22 @@ public final class TieredStore: Sendable {
         }
     }
 
+    /// `getFromMemory` that hands `state` (a reply buffer) to `body` in place of a captured
+    /// variable: a variable a closure captures costs a runtime exclusivity check on each access.
+    public func getFromMemory<State>(
+        _ key: UnsafeRawBufferPointer, into state: inout State, _ body: (inout State, UnsafeRawBufferPointer) -> Void
+    ) -> MemoryRead<Void> {
+        let hash = StableHash.hash(key)
+        let now = currentTimeMilliseconds()
+        switch memory.get(key, hash: hash, now: now, { value, _ in body(&state, value) }) {
+        case .hit: return .hit(())
+        case .expired:
+            scheduleExpiredCleanup(key, now: now)
+            return .absent
+        case .miss: return .miss
+        }
+    }
+
     /// The result of `getFromMemory`.
     public enum MemoryRead<R> {
         case hit(R)
