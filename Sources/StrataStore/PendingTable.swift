@@ -87,6 +87,23 @@ struct PendingTable: Sendable, Sequence {
         count = 0
     }
 
+    /// Drops every key but keeps the slots, so a table refilled to a similar size does not grow
+    /// (and rehash) again: the writer's tables fill under the lock every writer contends for.
+    mutating func removeAll(keepingCapacity: Bool) {
+        guard keepingCapacity, count > 0 else {
+            if !keepingCapacity { removeAll() }
+            return
+        }
+        for index in tags.indices where tags[index] != 0 {
+            tags[index] = 0
+            entries[index] = Self.vacant
+        }
+        count = 0
+    }
+
+    /// Slots held (a power of two, or 0).
+    var capacity: Int { tags.count }
+
     private mutating func grow() {
         let oldTags = tags
         let oldEntries = entries

@@ -40,6 +40,8 @@ extension Writer {
         /// Reads and writes seen at the last check, and since when that count has not moved.
         var lastActivity = 0
         var quietSince: UInt64 = 0
+        /// The table of the last applied batch, emptied with its slots kept for the next one.
+        var spare = PendingTable()
     }
 
     func run() {
@@ -105,8 +107,10 @@ extension Writer {
     func applyPending(_ clocks: inout Clocks, eviction: inout DiskTier.EvictionState) {
         // Everything pending must be in the log first: the log is emptied after the apply.
         appendLog(&clocks)
+        clocks.spare.removeAll(keepingCapacity: true)  // the last batch is gone: no copy on write
         let batch: Batch = state.withLock { s in
             swap(&s.pending, &s.applying)
+            swap(&s.pending, &clocks.spare)
             s.applyingBytes = s.pendingBytes
             s.pendingBytes = 0
             let batch = Batch(
@@ -152,8 +156,10 @@ extension Writer {
             answerSyncRequests(error: storeError)
             return
         }
+        // The applied table leaves the lock in O(1): the next apply empties it outside the lock,
+        // keeping its slots, and makes it the table new writes fill (no growing under the lock).
         let ready: [Completion] = state.withLock { s in
-            s.applying = PendingTable()
+            swap(&clocks.spare, &s.applying)
             s.applyingBytes = 0
             backlog.store(s.pendingBytes, ordering: .relaxed)
             s.clearApplying = false
