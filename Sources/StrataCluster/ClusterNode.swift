@@ -33,14 +33,6 @@ public struct ClusterMetrics: Sendable {
         self.rangesEqual = rangesEqual
         self.rangesDiffering = rangesDiffering
     }
-
-    /// Metrics that count nothing (tests, and embedders without a registry).
-    public static var none: ClusterMetrics {
-        let counter = NOOPMetricsHandler.instance
-        return ClusterMetrics(
-            replicated: counter, replicationFailures: counter, replicationLag: counter, repaired: counter,
-            handedOff: counter, rebalanced: counter, rangesEqual: counter, rangesDiffering: counter)
-    }
 }
 
 /// A cluster-caused error, with the reply text a client gets (without the leading `-`).

@@ -100,8 +100,6 @@ struct ConnectionStateMachine {
 
     /// Earlier replies are still to come: a reply ready now must queue behind them.
     var hasPendingReplies: Bool { !replies.isEmpty }
-    /// How many replies are queued or still to come.
-    var pendingReplies: Int { replies.count }
     /// Nothing is running and nothing is held.
     var isIdle: Bool { state == .running && held == nil && replies.isEmpty }
 
