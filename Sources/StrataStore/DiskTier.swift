@@ -22,6 +22,8 @@ final class DiskTier: Sendable {
     let snapshot: MDB_dbi
     let meta: MDB_dbi
     let seed: UInt64
+    /// The floor of the last flush applied to this tier (`meta` key `flush`).
+    let floorAtOpen: Version
     let budget: Int
     let maxKeySize: Int
 
@@ -66,6 +68,7 @@ final class DiskTier: Sendable {
                 directorySeed = UInt64.random(in: 1...UInt64.max)
                 try seedKey.withUnsafeBytes { k in try withUnsafeBytes(of: &directorySeed) { try txn.put(metaDB, k, $0) } }
             }
+            floorAtOpen = try DiskTier.floorKey.withUnsafeBytes { try txn.get(metaDB, $0) }.flatMap { Version(bytes: $0) } ?? .zero
             data = dataDB
             tombstones = tombstoneDB
             snapshot = snapshotDB
@@ -221,6 +224,32 @@ final class DiskTier: Sendable {
     }
 
     // MARK: Writes (writer thread only)
+
+    static let floorKey = Array("flush".utf8)
+
+    /// Removes every record (value or tombstone) whose version is at most `floor`, and the
+    /// snapshot, and records `floor` as the last flush. `full`: nothing is newer, so the
+    /// databases are emptied outright; otherwise they are walked.
+    func clear(_ floor: Version, full: Bool, in txn: borrowing LMDBTransaction) throws {
+        if full {
+            try txn.clear(data)
+            try txn.clear(tombstones)
+        } else {
+            for dbi in [data, tombstones] {
+                var older: [[UInt8]] = []
+                try txn.forEach(dbi, from: nil) { key, record in
+                    // A damaged record has no trustworthy version: it goes too.
+                    let version = try? Record.header(record, verify: false).version
+                    if version.map({ $0 <= floor }) ?? true { older.append([UInt8](key)) }
+                    return true
+                }
+                for key in older { try key.withUnsafeBytes { _ = try txn.delete(dbi, $0) } }
+            }
+        }
+        try txn.clear(snapshot)
+        guard floor > .zero else { return }
+        try DiskTier.floorKey.withUnsafeBytes { k in try floor.bytes.withUnsafeBytes { try txn.put(meta, k, $0) } }
+    }
 
     /// Replaces the snapshot with `keys`, in chunks of about 256 KiB.
     func writeSnapshot(_ keys: [[UInt8]], in txn: borrowing LMDBTransaction) throws {

@@ -89,6 +89,8 @@ extension TieredStore {
         } catch {
             throw StoreError(.wrongValue, "replicated record is damaged: \(error)")
         }
+        // A record from before the last flush stays flushed, however late it arrives.
+        if header.version <= writer.floor { return false }
         // Later local writes must order after this one, even if this node's clock is behind.
         clock.observe(header.version)
         return try key.withUnsafeBytes { k in

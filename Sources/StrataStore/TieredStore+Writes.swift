@@ -100,11 +100,25 @@ extension TieredStore {
         }
     }
 
-    /// Deletes every key from both tiers.
-    public func flush() {
-        memory.removeAll()
-        writer.requestClear()
+    /// Deletes every key from both tiers: every record whose version is at most `floor` (nil: a
+    /// new version, so every key written before this call). A record at or below the floor is
+    /// never stored again (`applyRecord` refuses it), so a flush is final even against replicas
+    /// that missed it. Returns the flush's floor, or nil if an equal or newer flush came first.
+    @discardableResult
+    public func flush(upTo floor: Version? = nil) -> Version? {
+        let floor = floor ?? clock.now()
+        clock.observe(floor)  // later writes order after the flush
+        let clock = self.clock
+        let requested = writer.requestClear(floor: floor, latest: { clock.latest })
+        // After the request, so a read cannot promote a flushed value back in. The memory tier
+        // only caches what the disk tier holds: dropping all of it loses nothing.
+        if requested { memory.removeAll() }
+        return requested ? floor : nil
     }
+
+    /// The floor of the newest flush: records at or below it are gone for good (`Version.zero`:
+    /// never flushed).
+    public var flushFloor: Version { writer.floor }
 
     // MARK: Internals (caller holds the key's stripe lock)
 

@@ -91,7 +91,9 @@ public final class TieredStore: Sendable {
             self.writer = Writer(
                 disk: disk, memory: memory, log: log, counters: counters, configuration: configuration, logger: logger,
                 metrics: metrics)
+            writer.restoreFloor(disk.floorAtOpen)
             try writer.recover()
+            clock.observe(writer.floor)
         } catch {
             disk.close()
             directory.close()

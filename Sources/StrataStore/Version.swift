@@ -33,6 +33,26 @@ public struct Version: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     public var description: String { "\(clock >> 16).\(clock & 0xFFFF)@\(node)" }
+
+    /// The version as 12 bytes (clock, then node; little-endian), for files and peers.
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(12)
+        withUnsafeBytes(of: clock.littleEndian) { out.append(contentsOf: $0) }
+        withUnsafeBytes(of: node.littleEndian) { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// Reads `bytes` as written by `bytes`; nil unless there are exactly 12.
+    public init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == 12 else { return nil }
+        let b = Array(bytes)
+        var clock: UInt64 = 0
+        for i in (0..<8).reversed() { clock = clock << 8 | UInt64(b[i]) }
+        var node: UInt32 = 0
+        for i in (8..<12).reversed() { node = node << 8 | UInt32(b[i]) }
+        self.init(clock: clock, node: node)
+    }
 }
 
 /// Wall-clock time in milliseconds since the Unix epoch.
@@ -76,6 +96,9 @@ public final class HybridClock: Sendable {
             current = original
         }
     }
+
+    /// The newest clock reading this clock made or observed.
+    public var latest: UInt64 { last.load(ordering: .relaxed) }
 
     /// Moves the clock past `version`.
     public func observe(_ version: Version) {

@@ -17,7 +17,7 @@ extension Writer {
     struct Batch {
         var operations: PendingTable
         var maintenance: [Maintenance]
-        var clear: Bool
+        var clear: Clear?
         var lastSequence: UInt64
         /// Bytes of the queued records (`pendingBytes` when the batch was taken).
         var bytes: Int
@@ -114,11 +114,11 @@ extension Writer {
             s.applyingBytes = s.pendingBytes
             s.pendingBytes = 0
             let batch = Batch(
-                operations: s.applying, maintenance: s.maintenance, clear: s.clearQueued,
+                operations: s.applying, maintenance: s.maintenance, clear: s.queuedClear,
                 lastSequence: s.nextSequence - 1, bytes: s.applyingBytes)
             s.maintenance = []
             s.clearApplying = s.clearQueued
-            s.clearQueued = false
+            s.queuedClear = nil
             s.applyRequested = false
             return batch
         }
@@ -148,7 +148,7 @@ extension Writer {
                 s.pendingBytes += s.applyingBytes
                 s.applyingBytes = 0
                 s.maintenance = batch.maintenance + s.maintenance
-                if batch.clear { s.clearQueued = true }
+                if let clear = batch.clear, s.queuedClear == nil { s.queuedClear = clear }
                 s.clearApplying = false
                 s.failure = storeError
             }
@@ -177,11 +177,7 @@ extension Writer {
     /// Writes one batch (and any maintenance) in one LMDB transaction, evicting if the budget nears.
     private func apply(_ batch: Batch, eviction: inout DiskTier.EvictionState) throws {
         let txn = try disk.env.beginWrite()
-        if batch.clear {
-            try txn.clear(disk.data)
-            try txn.clear(disk.tombstones)
-            try txn.clear(disk.snapshot)
-        }
+        if let clear = batch.clear { try disk.clear(clear.floor, full: clear.full, in: txn) }
         let hasTombstones = txn.stat(disk.tombstones).ms_entries > 0
         for (key, queued) in batch.operations {
             try key.bytes.withUnsafeBytes { k in

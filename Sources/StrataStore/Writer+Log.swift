@@ -22,9 +22,9 @@ extension Writer {
                         try txn.delete(disk.data, k)
                         if !record.isEmpty { try record.withUnsafeBytes { try txn.put(disk.tombstones, k, $0) } }
                     case .clear:
-                        try txn.clear(disk.data)
-                        try txn.clear(disk.tombstones)
-                        try txn.clear(disk.snapshot)
+                        guard let clear = Clear(bytes: key) else { break }
+                        try disk.clear(clear.floor, full: clear.full, in: txn)
+                        restoreFloor(clear.floor)
                     }
                 }
             }
@@ -63,7 +63,7 @@ extension Writer {
             switch entry {
             case .write(let key, .put(let record)): WriteAheadLog.frame(.put, key: key, record: record, into: &bytes)
             case .write(let key, .delete(let tombstone)): WriteAheadLog.frame(.delete, key: key, record: tombstone, into: &bytes)
-            case .clear: WriteAheadLog.frame(.clear, key: [], record: nil, into: &bytes)
+            case .clear(let clear): WriteAheadLog.frame(.clear, key: clear.bytes, record: nil, into: &bytes)
             }
         }
         do {

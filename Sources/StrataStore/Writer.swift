@@ -36,7 +36,31 @@ final class Writer: Sendable {
 
     enum LogEntry: Sendable {
         case write([UInt8], Operation)
-        case clear
+        case clear(Clear)
+    }
+
+    /// A flush: every record whose version is at most `floor` goes. `full`: no record in the
+    /// store is newer (the common case), so the databases are emptied outright instead of
+    /// walked.
+    struct Clear: Sendable, Equatable {
+        var floor: Version
+        var full: Bool
+
+        /// The form a log frame carries it in (its key field, which the frame's CRC covers).
+        var bytes: [UInt8] { floor.bytes + [full ? 1 : 0] }
+        init(floor: Version, full: Bool) {
+            self.floor = floor
+            self.full = full
+        }
+        /// From a log frame's key; an empty key is a flush written before floors existed.
+        init?(bytes: [UInt8]) {
+            if bytes.isEmpty {
+                self.init(floor: .zero, full: true)
+                return
+            }
+            guard bytes.count == 13, let floor = Version(bytes: bytes.prefix(12)) else { return nil }
+            self.init(floor: floor, full: bytes[12] != 0)
+        }
     }
 
     enum Lookup {
@@ -65,8 +89,12 @@ final class Writer: Sendable {
         var log: [LogEntry] = []
         var maintenance: [Maintenance] = []
         /// A flush is queued or being applied: disk reads must see an empty tier.
-        var clearQueued = false
+        var queuedClear: Clear?
         var clearApplying = false
+        var clearQueued: Bool { queuedClear != nil }
+        /// The newest flush: records at most this version are gone (and are refused if they come
+        /// back from a peer). Persisted in `meta` with the flush itself.
+        var floor = Version.zero
         var nextSequence: UInt64 = 1
         /// Every write up to here is in the write-ahead log.
         var loggedSequence: UInt64 = 0
@@ -188,7 +216,8 @@ final class Writer: Sendable {
     func lookup(_ storageKey: [UInt8]) -> Lookup {
         let pendingKey = PendingKey(storageKey)
         return state.withLock { s in
-            let queued = s.pending[pendingKey] ?? s.applying[pendingKey]
+            // A queued flush supersedes the batch being applied now (taken before it).
+            let queued = s.pending[pendingKey] ?? (s.clearQueued ? nil : s.applying[pendingKey])
             switch queued?.operation {
             case .put(let record): return .put(record)
             case .delete(let tombstone): return .deleted(tombstone)
@@ -233,19 +262,64 @@ final class Writer: Sendable {
         wakeup.signal()
     }
 
-    /// Drops every queued write and clears the disk tier (logged, so a crash cannot undo it).
-    func requestClear() {
-        state.withLock { s in
-            s.pending.removeAll()
-            s.pendingBytes = 0
-            backlog.store(s.applyingBytes, ordering: .relaxed)
+    /// The newest flush's floor.
+    var floor: Version { state.withLock { $0.floor } }
+
+    /// Sets the floor read from the disk tier at open (before `start`).
+    func restoreFloor(_ floor: Version) {
+        state.withLock { $0.floor = max($0.floor, floor) }
+    }
+
+    /// Drops every queued write whose version is at most `floor` and clears those records from
+    /// the disk tier (logged, so a crash cannot undo it). `latest`: the newest version the store's
+    /// clock has made or seen, read by the caller after observing `floor`. Returns false if a flush
+    /// at `floor` or later was requested before (nothing to do).
+    func requestClear(floor: Version, latest: () -> UInt64) -> Bool {
+        let requested = state.withLock { s -> Bool in
+            guard floor > s.floor else { return false }
+            s.floor = floor
+            // Read under the lock: a write whose version is newer than `floor` either read the
+            // clock before this (so `latest` is past `floor`: walk, keeping it) or enqueues after.
+            let full = latest() <= floor.clock && (s.queuedClear?.full ?? true)
+            if full {
+                s.pending.removeAll()
+                s.pendingBytes = 0
+            } else {
+                var kept = PendingTable()
+                var keptBytes = 0
+                for (key, queued) in s.pending where Writer.version(of: queued.operation).map({ $0 > floor }) ?? false {
+                    kept.set(queued, for: key)
+                    keptBytes += key.bytes.count + Writer.size(of: queued.operation)
+                }
+                s.pending = kept
+                s.pendingBytes = keptBytes
+            }
+            backlog.store(s.pendingBytes + s.applyingBytes, ordering: .relaxed)
             s.maintenance.removeAll()
-            s.clearQueued = true
+            let clear = Clear(floor: floor, full: full)
+            s.queuedClear = clear
             s.applyRequested = true
-            s.log.append(.clear)
+            s.log.append(.clear(clear))
             s.nextSequence += 1
+            return true
         }
-        wakeup.signal()
+        if requested { wakeup.signal() }
+        return requested
+    }
+
+    /// The version of a queued record (nil for a delete without a tombstone).
+    static func version(of operation: Operation) -> Version? {
+        switch operation {
+        case .put(let record): return TieredStore.version(ofRecord: record)
+        case .delete(let tombstone): return tombstone.flatMap { TieredStore.version(ofRecord: $0) }
+        }
+    }
+
+    static func size(of operation: Operation) -> Int {
+        switch operation {
+        case .put(let record): return record.count
+        case .delete(let tombstone): return tombstone?.count ?? 0
+        }
     }
 
     func requestSnapshot() {
