@@ -142,6 +142,14 @@ public final class Cluster: Sendable {
     /// Which peers are up.
     private let detector: Locked<FailureDetector>
     private let upHandlers = Locked<[@Sendable (NodeID) -> Void]>([])
+    /// The newest flush this node knows, and what to do with a newer one a peer reports (set by
+    /// `ClusterNode`): heartbeats carry it both ways.
+    let flushFloor = Locked<FlushFloor?>(nil)
+    struct FlushFloor: Sendable {
+        var current: @Sendable () -> Version
+        /// `inline`: apply it before returning (at start, before serving).
+        var adopt: @Sendable (Version, _ inline: Bool) -> Void
+    }
     private let changeHandlers = Locked<[@Sendable (Membership, Membership) -> Void]>([])
     /// The HTTP ports peers reported (`STRATA.CLUSTER HTTPPORT`), and whom to ask again.
     let httpPortReports = Locked(HTTPPortReports())
@@ -304,9 +312,9 @@ public final class Cluster: Sendable {
     func beat() {
         let mine = membership
         for id in mine.members.map(\.id) where id != nodeID {
-            send([ByteBuffer(string: "STRATA.HEARTBEAT"), ByteBuffer(string: String(mine.epoch))], to: id).whenSuccess {
-                [weak self] reply in
-                guard let self, let theirs = reply.integer else { return }
+            sendHeartbeat(to: id, membership: mine).whenSuccess { [weak self] answer in
+                guard let self, let theirs = answer.epoch else { return }
+                if let floor = answer.floor { self.flushFloor.withLock { $0 }?.adopt(floor, false) }
                 switch HeartbeatAction(mine: mine.epoch, theirs: theirs) {
                 case .fetchMembership: self.fetchMembership(from: id)
                 case .pushMembership: _ = self.pushMembership(to: id)
@@ -315,6 +323,32 @@ public final class Cluster: Sendable {
             }
         }
         askHTTPPorts(mine)
+    }
+
+    /// `STRATA.HEARTBEAT epoch floor`: the reply is the peer's epoch and newest flush.
+    private func sendHeartbeat(to id: NodeID, membership: Membership, timeout: TimeAmount? = nil)
+        -> EventLoopFuture<(epoch: Int?, floor: Version?)>
+    {
+        var request = [ByteBuffer(string: "STRATA.HEARTBEAT"), ByteBuffer(string: String(membership.epoch))]
+        if let floor = flushFloor.withLock({ $0 })?.current() { request.append(ByteBuffer(string: floor.text)) }
+        return send(request, to: id, timeout: timeout).map { reply in
+            if reply.kind == .array, reply.elements.count == 2 {
+                return (reply.elements[0].integer, reply.elements[1].string.flatMap { Version(text: $0) })
+            }
+            return (reply.integer, nil)
+        }
+    }
+
+    /// One heartbeat to `id`, waiting for its answer (at most `timeout`): takes the peer's flush
+    /// at once and, if the peer is ahead, its membership. For a node about to serve.
+    func heartbeat(_ id: NodeID, timeout: TimeAmount) async {
+        let mine = membership
+        guard let answer = try? await sendHeartbeat(to: id, membership: mine, timeout: timeout).get() else { return }
+        if let floor = answer.floor { flushFloor.withLock { $0 }?.adopt(floor, true) }
+        guard let theirs = answer.epoch, HeartbeatAction(mine: mine.epoch, theirs: theirs) == .fetchMembership else { return }
+        let reply = try? await send([ByteBuffer(string: "STRATA.CLUSTER"), ByteBuffer(string: "MEMBERSHIP")], to: id, timeout: timeout)
+            .get()
+        if let text = reply?.string, let membership = Membership(encoded: text) { adopt(membership) }
     }
 
     /// Asks `node` for its membership and adopts it if newer.

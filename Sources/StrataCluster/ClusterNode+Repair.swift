@@ -68,6 +68,20 @@ extension ClusterNode {
         }
     }
 
+    /// Anti-entropy with every live peer now (`STRATA.CLUSTER REPAIR`): the records applied here.
+    /// A peer that fails is skipped (logged); the next interval tries it again.
+    public func repairNow() async -> Int {
+        var applied = 0
+        for peer in cluster.peerIDs where cluster.isLive(peer) {
+            do {
+                applied += try await repair(from: peer)
+            } catch {
+                logger.info("anti-entropy failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
+            }
+        }
+        return applied
+    }
+
     /// Anti-entropy with `peer` at start: tried every `startRetryDelay` until it works, for about
     /// a minute (the peer may be starting too).
     func repairAtStart(from peer: NodeID) async {

@@ -53,9 +53,9 @@ public struct ClusterError: Error, Sendable, CustomStringConvertible {
 public final class ClusterNode: Sendable {
     /// Topology, membership, heartbeats and peer connections.
     public let cluster: Cluster
-    let store: TieredStore
+    public let store: TieredStore
     /// Where scans and applies of the disk tier run (the server's disk threads).
-    let pool: NIOThreadPool
+    public let pool: NIOThreadPool
     let logger: Logger
     let metrics: ClusterMetrics
     /// Keys whose writes an owner missed while down, by owner (hinted handoff).
@@ -93,6 +93,11 @@ public final class ClusterNode: Sendable {
         self.files = files
         self.hintFile = HintFile(dataDirectory: dataDirectory.isEmpty ? "." : dataDirectory, writer: files, logger: logger)
         self.membershipFile = MembershipFile(dataDirectory: dataDirectory)
+        cluster.flushFloor.withLock {
+            $0 = Cluster.FlushFloor(
+                current: { [store] in store.flushFloor },
+                adopt: { [weak self] floor, inline in self?.adoptFloor(floor, inline: inline) })
+        }
     }
 
     // MARK: What the server asks

@@ -96,6 +96,21 @@ public struct HashRing: Sendable {
         return best
     }
 
+    /// The index in `nodes` of the key's coordinator when the nodes marked in `live` (indexed as
+    /// `nodes`) are up: the first of them clockwise from the key's token, which is its first live
+    /// owner, or the stand-in when every owner is down. Allocates nothing (cluster-wide counts
+    /// call it once per key). nil if no node is live.
+    public func coordinator(keyHash: UInt64, live: [Bool]) -> Int? {
+        guard !tokens.isEmpty else { return nil }
+        var t = primaryToken(keyHash: keyHash)
+        for _ in 0..<tokens.count {
+            let index = Int(tokenNodes[t])
+            if live[index] { return index }
+            t = t + 1 == tokens.count ? 0 : t + 1
+        }
+        return nil
+    }
+
     /// The first `replicas` distinct nodes for `key` for which `isLive` holds, in preference order.
     public func owners(of key: [UInt8], replicas: Int, isLive: (NodeID) -> Bool = { _ in true }) -> [NodeID] {
         owners(keyHash: StableHash.hash(key), replicas: replicas, isLive: isLive)

@@ -82,6 +82,6 @@ struct CommandTable: Sendable {
 /// Namespaces the command definitions (one file per family).
 enum Commands {
     static var all: [CommandSpec] {
-        strings + keys + connection + server + cluster
+        strings + keys + keyspace + connection + server + cluster
     }
 }

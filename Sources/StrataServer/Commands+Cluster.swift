@@ -17,10 +17,20 @@ extension Commands {
             return .done
         },
 
-        // STRATA.HEARTBEAT epoch: a peer's liveness check; the reply is this node's membership epoch.
-        CommandSpec("strata.heartbeat", arity: 2, flags: .admin) { inv in
+        // STRATA.HEARTBEAT epoch [floor]: a peer's liveness check. The reply is this node's
+        // membership epoch, or with the peer's newest flush (taken here if newer), the epoch and
+        // this node's newest flush: so a flush reaches every node a heartbeat reaches.
+        CommandSpec("strata.heartbeat", arity: -2, flags: .admin) { inv in
             guard let cluster = inv.server.cluster else { throw CommandError("ERR this node is not in a cluster") }
+            guard inv.arguments.count == 3 else {
+                inv.integer(reply: Int(cluster.epoch))
+                return .done
+            }
+            guard let floor = Version(text: inv.string(2)) else { throw CommandError("ERR invalid flush version") }
+            cluster.adoptFloor(floor)
+            inv.out.writeRESPArrayHeader(2)
             inv.integer(reply: Int(cluster.epoch))
+            inv.bulk(inv.store.flushFloor.text)
             return .done
         },
 
@@ -98,7 +108,7 @@ extension Commands {
             }
         },
 
-        // STRATA.CLUSTER [NODES | OWNERS key | EPOCH | MEMBERSHIP | HTTPPORT | JOIN id host:port [http-port] | LEAVE [id] |
+        // STRATA.CLUSTER [NODES | OWNERS key | EPOCH | MEMBERSHIP | REPAIR | HTTPPORT | JOIN id host:port [http-port] | LEAVE [id] |
         // FORGET id]
         CommandSpec("strata.cluster", arity: -1, flags: .admin) { inv in
             let sub = inv.arguments.count > 1 ? inv.upper(1) : "NODES"
@@ -144,6 +154,10 @@ extension Commands {
                 inv.integer(reply: Int(cluster.epoch))
             case "MEMBERSHIP":
                 inv.bulk(cluster.membership.encoded)
+            case "REPAIR":
+                // Anti-entropy with every live peer now, instead of at the next interval.
+                let future = inv.eventLoop.makeFutureWithTask { await cluster.repairNow() }
+                return .deferred(Commands.reply(future) { out, applied in out.writeRESPInteger(applied) })
             case "HTTPPORT":
                 // Asked by peers that list this node's /metrics address for service discovery.
                 inv.integer(reply: inv.server.httpPort)
@@ -174,7 +188,7 @@ extension Commands {
                 return .deferred(Commands.reply(future) { out, _ in out.writeStaticString("+OK\r\n") })
             default:
                 throw CommandError(
-                    "ERR unknown subcommand '\(inv.string(1))'. Try STRATA.CLUSTER NODES, OWNERS key, EPOCH, JOIN id host:port, LEAVE [id] or FORGET id.")
+                    "ERR unknown subcommand '\(inv.string(1))'. Try STRATA.CLUSTER NODES, OWNERS key, EPOCH, REPAIR, JOIN id host:port, LEAVE [id] or FORGET id.")
             }
             return .done
         },

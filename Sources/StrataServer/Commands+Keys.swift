@@ -53,65 +53,6 @@ extension Commands {
             }
         },
 
-        CommandSpec("scan", arity: -2) { inv in
-            guard let cursor = UInt64(inv.string(1)) else { throw CommandError("ERR invalid cursor") }
-            var pattern: [UInt8]? = nil
-            var count = 10
-            var typeFilter: String? = nil
-            var i = 2
-            while i < inv.arguments.count {
-                guard i + 1 < inv.arguments.count else { throw CommandError.syntax }
-                switch inv.upper(i) {
-                case "MATCH": pattern = inv.bytes(i + 1)
-                case "COUNT":
-                    count = try inv.integer(i + 1)
-                    guard count >= 1 else { throw CommandError.syntax }
-                case "TYPE": typeFilter = inv.string(i + 1).lowercased()
-                default: throw CommandError.syntax
-                }
-                i += 2
-            }
-            var start: [UInt8]? = nil
-            if cursor != 0 {
-                guard let position = inv.server.cursors.position(cursor) else { throw CommandError("ERR invalid cursor") }
-                start = position
-            }
-            let (store, cursors) = (inv.store, inv.server.cursors)
-            let (from, limit, match, type) = (start, count, pattern, typeFilter)
-            return inv.offload { out, _ in
-                let (keys, next) = try store.scan(cursor: from, count: min(limit, 100_000))
-                var matching = keys
-                if let match { matching = keys.filter { GlobPattern.matches(match, $0) } }
-                if let type, type != "string" { matching = [] }
-                out.writeRESPArrayHeader(2)
-                out.writeRESPBulk(String(next.map { cursors.make(after: $0) } ?? 0))
-                out.writeRESPArrayHeader(matching.count)
-                for key in matching { out.writeRESPBulk(key) }
-            }
-        },
-
-        CommandSpec("keys", arity: 2) { inv in
-            let (pattern, store) = (inv.bytes(1), inv.store)
-            return inv.offload { out, _ in
-                var found: [[UInt8]] = []
-                var cursor: [UInt8]? = nil
-                repeat {
-                    let (keys, next) = try store.scan(cursor: cursor, count: 10_000)
-                    found += keys.filter { GlobPattern.matches(pattern, $0) }
-                    cursor = next
-                } while cursor != nil
-                out.writeRESPArrayHeader(found.count)
-                for key in found { out.writeRESPBulk(key) }
-            }
-        },
-
-        CommandSpec("dbsize", arity: 1) { inv in
-            let store = inv.store
-            return inv.offload { out, _ in out.writeRESPInteger(try store.count()) }
-        },
-
-        flushCommand("flushall"),
-        flushCommand("flushdb"),
     ]
 
     static func deleteCommand(_ name: String) -> CommandSpec {
@@ -123,16 +64,6 @@ extension Commands {
                 for key in keys where try store.delete(Array(key.readableBytesView)) { deleted += 1 }
                 out.writeRESPInteger(deleted)
             }
-        }
-    }
-
-    static func flushCommand(_ name: String) -> CommandSpec {
-        CommandSpec(name, arity: -1, flags: .write) { inv in
-            if inv.arguments.count > 2 { throw CommandError.syntax }
-            if inv.arguments.count == 2, !["ASYNC", "SYNC"].contains(inv.upper(1)) { throw CommandError.syntax }
-            inv.store.flush()
-            inv.ok()
-            return .done
         }
     }
 

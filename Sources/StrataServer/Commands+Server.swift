@@ -7,8 +7,30 @@ extension Commands {
     static let server: [CommandSpec] = [
         CommandSpec("info", arity: -1, flags: .admin) { inv in
             let sections = inv.arguments.dropFirst().map { String(buffer: $0).lowercased() }
-            inv.bulk(InfoReport.render(server: inv.server, sections: sections))
-            return .done
+            let needsCounts = InfoReport.sections(sections).contains { $0 == "keyspace" || $0 == "strata" }
+            guard needsCounts else {
+                inv.bulk(InfoReport.render(server: inv.server, sections: sections))
+                return .done
+            }
+            guard let cluster = inv.server.clusterIfClustered else {
+                // Keys with an expiry are counted by a scan (exact up to a million keys).
+                let server = inv.server
+                return inv.offload { out, _ in
+                    let counts = try InfoReport.localCounts(server.store)
+                    out.writeRESPBulk(InfoReport.render(server: server, sections: sections, keyspace: counts))
+                }
+            }
+            // The keyspace line counts the whole cluster (every live node's share, gathered).
+            let server = inv.server
+            let future = Commands.clusterCounts(cluster, eventLoop: inv.eventLoop).map { counts -> InfoReport.KeyspaceCounts? in
+                let total = counts.reduce((keys: 0, expires: 0)) { ($0.keys + $1.keys, $0.expires + $1.expires) }
+                return InfoReport.KeyspaceCounts(cluster: total, node: counts.first ?? (0, 0))
+            }.recover { _ in nil }.map { counts in
+                var out = ByteBuffer()
+                out.writeRESPBulk(InfoReport.render(server: server, sections: sections, keyspace: counts))
+                return Reply(out)
+            }
+            return .deferred(future)
         },
 
         CommandSpec("config", arity: -2, flags: [.admin, .container]) { inv in

@@ -5,10 +5,37 @@ import StrataStore
 enum InfoReport {
     static let defaultSections = ["server", "clients", "memory", "persistence", "stats", "keyspace", "strata"]
 
-    static func render(server: Server, sections requested: [String]) -> String {
-        var sections = requested.isEmpty || requested.contains("default") || requested.contains("all")
+    /// In a cluster: the keys (and keys with an expiry) of the whole cluster, and those this node
+    /// coordinates.
+    struct KeyspaceCounts: Sendable {
+        var cluster: (keys: Int, expires: Int)
+        var node: (keys: Int, expires: Int)
+    }
+
+    /// A single node's counts: every key, and those with an expiry, counted exactly up to a
+    /// million keys and estimated from the first million beyond that (INFO must stay cheap).
+    static func localCounts(_ store: TieredStore) throws -> KeyspaceCounts {
+        let total = try store.count()
+        var (seen, expiring) = (0, 0)
+        var cursor: [UInt8]? = nil
+        repeat {
+            let (keys, next) = try store.scanWithExpiry(cursor: cursor, count: 10_000)
+            seen += keys.count
+            expiring += keys.reduce(0) { $0 + ($1.expiresAt != 0 ? 1 : 0) }
+            cursor = next
+        } while cursor != nil && seen < 1_000_000
+        let expires = cursor == nil || seen == 0 ? expiring : Int(Double(expiring) * Double(total) / Double(seen))
+        return KeyspaceCounts(cluster: (total, expires), node: (total, expires))
+    }
+
+    static func sections(_ requested: [String]) -> [String] {
+        let sections = requested.isEmpty || requested.contains("default") || requested.contains("all")
             || requested.contains("everything") ? defaultSections : requested
-        sections = sections.filter { defaultSections.contains($0) }
+        return sections.filter { defaultSections.contains($0) }
+    }
+
+    static func render(server: Server, sections requested: [String], keyspace: KeyspaceCounts? = nil) -> String {
+        let sections = sections(requested)
         let stats = server.store.statistics
         let now = currentTimeMilliseconds()
         var text = ""
@@ -58,7 +85,13 @@ enum InfoReport {
                     ("keyspace_misses", String(stats.diskMisses)),
                 ]
             case "keyspace":
-                if stats.diskItems > 0 { fields = [("db0", "keys=\(stats.diskItems),expires=0,avg_ttl=0")] }
+                if let keyspace {
+                    if keyspace.cluster.keys > 0 {
+                        fields = [("db0", "keys=\(keyspace.cluster.keys),expires=\(keyspace.cluster.expires),avg_ttl=0")]
+                    }
+                } else if stats.diskItems > 0 {
+                    fields = [("db0", "keys=\(stats.diskItems),expires=0,avg_ttl=0")]
+                }
             case "strata":
                 fields = [
                     ("memory_items", String(stats.memoryItems)), ("memory_bytes", String(stats.memoryBytes)),
@@ -75,6 +108,9 @@ enum InfoReport {
                     ("warmup_snapshot_keys", String(stats.warmUp.totalKeys)),
                     ("warmup_seconds", String(format: "%.3f", stats.warmUp.seconds)),
                     ("data_dir", server.configuration.dataDirectory),
+                    ("node_keys", String(keyspace?.node.keys ?? stats.diskItems)),
+                    ("node_expires", String(keyspace?.node.expires ?? 0)),
+                    ("flush_floor", stats.flushFloor.text), ("last_flush_time", String(stats.flushFloor.milliseconds / 1000)),
                 ]
             default:
                 continue

@@ -23,6 +23,7 @@ final class StoreMetrics: Sendable {
     let warmSnapshotKeys: Prometheus.Gauge
     let warmDone: Prometheus.Gauge
     let warmSeconds: Prometheus.Gauge
+    let flushFloor: Prometheus.Gauge
 
     let hits: PerTier<Prometheus.Counter>
     let misses: PerTier<Prometheus.Counter>
@@ -36,6 +37,7 @@ final class StoreMetrics: Sendable {
     let commits: Prometheus.Counter
     let writeErrors: Prometheus.Counter
     let ioErrors: Prometheus.Counter
+    let flushes: Prometheus.Counter
 
     /// The statistics read at the previous scrape, which the counters have reached.
     private let previous = Locked<StoreStatistics?>(nil)
@@ -64,6 +66,10 @@ final class StoreMetrics: Sendable {
         warmDone = gauge("strata_warmup_done", "1 once the warm start has finished, else 0.")
         warmSeconds = gauge("strata_warmup_duration_seconds", "Seconds the warm start has taken (so far).")
 
+        flushFloor = gauge(
+            "strata_flush_floor_timestamp_seconds",
+            "When the newest FLUSHALL or FLUSHDB was made (Unix seconds; 0: never). Keys written before it are gone on every node.")
+        flushes = counter("strata_flushes_total", "Flushes this node applied (from a client here, or from a peer).")
         hits = counters("strata_tier_hits_total", "Reads answered by each tier.")
         misses = counters("strata_tier_misses_total", "Reads each tier could not answer (a memory miss goes on to disk).")
         evictions = counters("strata_tier_evictions_total", "Entries each tier evicted to stay within its budget.")
@@ -95,6 +101,7 @@ final class StoreMetrics: Sendable {
         warmSnapshotKeys.set(Double(s.warmUp.totalKeys))
         warmDone.set(s.warmUp.done ? 1.0 : 0.0)
         warmSeconds.set(s.warmUp.seconds)
+        flushFloor.set(Double(s.flushFloor.milliseconds) / 1000)
 
         previous.withLock { last in
             func advance(_ counter: Prometheus.Counter, _ field: KeyPath<StoreStatistics, Int>) {
@@ -117,6 +124,7 @@ final class StoreMetrics: Sendable {
             advance(commits, \.commits)
             advance(writeErrors, \.writeErrors)
             advance(ioErrors, \.diskIOErrors)
+            advance(flushes, \.flushes)
             last = s
         }
     }

@@ -150,11 +150,12 @@ final class DiskTier: Sendable {
         return [UInt8](full)
     }
 
-    /// Up to `limit` live user keys after storage key `cursor` (or from the start), and the
-    /// storage key to continue after (nil at the end).
-    func scan(after cursor: [UInt8]?, limit: Int, now: Int64) throws -> (keys: [[UInt8]], next: [UInt8]?) {
+    /// The live user keys (with their absolute expiry, 0 = none) among the `limit` entries after
+    /// storage key `cursor` (or from the start), and the storage key to continue after (nil at
+    /// the end).
+    func scan(after cursor: [UInt8]?, limit: Int, now: Int64) throws -> (keys: [(key: [UInt8], expiresAt: Int64)], next: [UInt8]?) {
         let txn = try env.beginRead()
-        var keys: [[UInt8]] = []
+        var keys: [(key: [UInt8], expiresAt: Int64)] = []
         var last: [UInt8]? = nil
         var seen = 0
         var reachedEnd = true
@@ -172,12 +173,75 @@ final class DiskTier: Sendable {
                     header.expiry == 0 || header.expiry > now,
                     let user = userKey(storageKey: key, record: record)
                 {
-                    keys.append(user)
+                    keys.append((user, header.expiry))
                 }
                 return true
             }
         }
         return (keys, reachedEnd ? nil : last)
+    }
+
+    /// A live user key picked at random: by position among up to 4,096 entries; beyond that,
+    /// the first live key at a random point between the first and last storage keys (close to
+    /// uniform when keys share a prefix and differ after it, as most key schemes do). nil if no
+    /// live key is found.
+    func randomKey(now: Int64) throws -> [UInt8]? {
+        let txn = try env.beginRead()
+        let entries = Int(txn.stat(data).ms_entries)
+        guard entries > 0 else { return nil }
+        func live(_ key: UnsafeRawBufferPointer, _ record: UnsafeRawBufferPointer) -> [UInt8]? {
+            guard let header = try? Record.header(record, verify: false), header.expiry == 0 || header.expiry > now else { return nil }
+            return userKey(storageKey: key, record: record)
+        }
+        if entries <= 4096 {
+            // Several tries past expired entries not yet swept, then the first live one.
+            for _ in 0..<4 {
+                var skip = Int.random(in: 0..<entries)
+                var picked: [UInt8]? = nil
+                try txn.forEach(data, from: nil) { key, record in
+                    if skip > 0 {
+                        skip -= 1
+                        return true
+                    }
+                    picked = live(key, record)
+                    return false
+                }
+                if let picked { return picked }
+            }
+        } else {
+            var first: [UInt8] = []
+            try txn.forEach(data, from: nil) { key, _ in
+                first = [UInt8](key)
+                return false
+            }
+            let last = try txn.lastKey(data) ?? first
+            var common = 0
+            while common < min(first.count, last.count) && first[common] == last[common] { common += 1 }
+            for _ in 0..<4 {
+                var start = Array(first.prefix(common))
+                let low = common < first.count ? first[common] : 0
+                let high = common < last.count ? last[common] : 255
+                start.append(UInt8.random(in: min(low, high)...max(low, high)))
+                for _ in 0..<8 { start.append(UInt8.random(in: 0...255)) }
+                var picked: [UInt8]? = nil
+                var looked = 0
+                try start.withUnsafeBytes { from in
+                    try txn.forEach(data, from: from) { key, record in
+                        looked += 1
+                        picked = live(key, record)
+                        return picked == nil && looked < 64
+                    }
+                }
+                if let picked { return picked }
+            }
+        }
+        // Mostly expired: the first live key, if any.
+        var picked: [UInt8]? = nil
+        try txn.forEach(data, from: nil) { key, record in
+            picked = live(key, record)
+            return picked == nil
+        }
+        return picked
     }
 
     /// Up to `limit` (user key, record) pairs of `dbi` after storage key `cursor`, and the storage

@@ -220,4 +220,17 @@ struct LMDBTransaction: ~Copyable {
         }
         if rc != MDB_NOTFOUND { try LMDBError.check(rc, "mdb_cursor_get") }
     }
+
+    /// The last key of `dbi` (copied), nil if it is empty.
+    func lastKey(_ dbi: MDB_dbi) throws -> [UInt8]? {
+        var cursor: OpaquePointer?
+        try LMDBError.check(mdb_cursor_open(handle, dbi, &cursor), "mdb_cursor_open")
+        defer { mdb_cursor_close(cursor) }
+        var k = MDB_val()
+        var v = MDB_val()
+        let rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST)
+        if rc == MDB_NOTFOUND { return nil }
+        try LMDBError.check(rc, "mdb_cursor_get")
+        return [UInt8](UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size))
+    }
 }

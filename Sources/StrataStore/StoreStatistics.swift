@@ -17,6 +17,8 @@ final class StoreCounters: Sendable {
     /// Disk I/O that failed outside a commit (reads, log syncs, sweeps, snapshots), each also logged.
     let ioErrors = Atomic<Int>(0)
     let promotions = Atomic<Int>(0)
+    /// Flushes applied (each newer than the one before).
+    let flushes = Atomic<Int>(0)
     let diskItems = Atomic<Int>(0)
     let diskBytes = Atomic<Int>(0)
     let warmLoadedKeys = Atomic<Int>(0)
@@ -124,6 +126,10 @@ public struct StoreStatistics: Sendable {
     public var pendingWrites: Int
     /// The warm start's progress.
     public var warmUp: WarmUpProgress
+    /// Flushes this store applied (FLUSHALL and FLUSHDB here, or a peer's).
+    public var flushes: Int
+    /// The newest flush's floor (`Version.zero`: never flushed).
+    public var flushFloor: Version
     /// Whether the disk tier is refusing writes (budget or file system full); see `StoreError.diskFull`.
     public var diskWritesFailing: Bool
 }

@@ -4,8 +4,20 @@ extension TieredStore {
     /// cursor to continue from (nil when the scan is complete). Keys written before the call are
     /// seen; every key that exists for the whole scan is returned exactly once.
     public func scan(cursor: [UInt8]?, count: Int) throws -> (keys: [[UInt8]], next: [UInt8]?) {
+        let (keys, next) = try scanWithExpiry(cursor: cursor, count: count)
+        return (keys.map(\.key), next)
+    }
+
+    /// `scan`, with each key's absolute expiry (ms since the epoch; 0 = none).
+    public func scanWithExpiry(cursor: [UInt8]?, count: Int) throws -> (keys: [(key: [UInt8], expiresAt: Int64)], next: [UInt8]?) {
         try waitCommitted()
         return try disk.scan(after: cursor, limit: max(1, count), now: currentTimeMilliseconds())
+    }
+
+    /// A live key picked at random (RANDOMKEY); nil if there is none.
+    public func randomKey() throws -> [UInt8]? {
+        try waitCommitted()
+        return try disk.randomKey(now: currentTimeMilliseconds())
     }
 
     /// Number of keys stored (counting expired keys not yet swept, as Redis' DBSIZE does).
@@ -83,6 +95,8 @@ extension TieredStore {
             diskIOErrors: c.ioErrors.load(ordering: .relaxed),
             pendingWrites: writer.pendingCount,
             warmUp: warmUp,
+            flushes: c.flushes.load(ordering: .relaxed),
+            flushFloor: writer.floor,
             diskWritesFailing: writer.failure != nil
         )
     }

@@ -112,7 +112,10 @@ extension TieredStore {
         let requested = writer.requestClear(floor: floor, latest: { clock.latest })
         // After the request, so a read cannot promote a flushed value back in. The memory tier
         // only caches what the disk tier holds: dropping all of it loses nothing.
-        if requested { memory.removeAll() }
+        if requested {
+            memory.removeAll()
+            counters.add(counters.flushes)
+        }
         return requested ? floor : nil
     }
 

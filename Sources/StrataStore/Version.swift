@@ -34,6 +34,19 @@ public struct Version: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     public var description: String { "\(clock >> 16).\(clock & 0xFFFF)@\(node)" }
 
+    /// The version as text (`clock-node` in decimal; `0` for `zero`), for peers and INFO.
+    public var text: String { self == .zero ? "0" : "\(clock)-\(node)" }
+
+    public init?(text: String) {
+        if text == "0" {
+            self = .zero
+            return
+        }
+        let parts = text.split(separator: "-")
+        guard parts.count == 2, let clock = UInt64(parts[0]), let node = UInt32(parts[1]) else { return nil }
+        self.init(clock: clock, node: node)
+    }
+
     /// The version as 12 bytes (clock, then node; little-endian), for files and peers.
     public var bytes: [UInt8] {
         var out: [UInt8] = []

@@ -272,6 +272,8 @@ struct Serve: AsyncParsableCommand {
         }
         let server = Server(store: store, configuration: configuration, metrics: metrics, logger: logger, cluster: cluster)
         let resp = RESPService(server: server, group: group, logger: logger)
+        // A node that was down while the cluster was flushed or changed learns of it first.
+        await server.cluster?.catchUp()
         do {
             // Bind both ports before starting anything, so a port in use is one clear line.
             try await resp.bind()
