@@ -31,6 +31,25 @@ import Testing
         }
     }
 
+    /// Cluster-wide counts ask each node for the keys it coordinates with `coordinator`, while
+    /// requests are routed by `owners`: both must name the same node for every key and live set.
+    @Test func coordinatorIsTheFirstLiveOwner() {
+        let liveSets: [[Bool]] = [
+            [true, true, true, true, true], [false, true, true, true, true], [true, false, false, true, true],
+            [false, false, false, false, true], [false, false, false, false, false],
+        ]
+        for live in liveSets {
+            let isLive: (NodeID) -> Bool = { live[five.nodes.firstIndex(of: $0)!] }
+            for i in 0..<500 {
+                let hash = StableHash.hash(Array("key:\(i)".utf8))
+                let expected = five.owners(keyHash: hash, replicas: 1, isLive: isLive).first
+                #expect(five.coordinator(keyHash: hash, live: live).map { five.nodes[$0] } == expected)
+                let routed = five.owners(keyHash: hash, replicas: 2).filter(isLive).first
+                if let routed { #expect(routed == expected) }
+            }
+        }
+    }
+
     @Test func ownersAreDistinctLiveAndBounded() {
         for i in 0..<1000 {
             let key = Array("k\(i)".utf8)
@@ -71,5 +90,26 @@ import Testing
         let share = Double(moved) / Double(keys)
         #expect(share <= 1.2 / 11 && share >= 0.8 / 11, "moved \(share) of keys; 1/11 is \(1.0 / 11)")
         #expect(movedElsewhere == 0, "keys only move to the node that joined")
+    }
+}
+
+@Suite struct KeyspaceViewTests {
+    @Test func encodesAndDecodes() {
+        let view = KeyspaceView(epoch: 7, live: [NodeID("n3"), NodeID("n1")])
+        #expect(view.encoded == "7:n1,n3")
+        #expect(KeyspaceView(encoded: view.encoded) == view)
+        #expect(KeyspaceView(encoded: "3:") == KeyspaceView(epoch: 3, live: []))
+        #expect(KeyspaceView(encoded: "x:n1") == nil)
+        #expect(KeyspaceView(encoded: "n1") == nil)
+    }
+
+    @Test func versionsAsText() {
+        let version = Version(clock: 123_456 << 16 | 7, node: 42)
+        #expect(Version(text: version.text) == version)
+        #expect(Version(text: "0") == .zero)
+        #expect(Version.zero.text == "0")
+        #expect(Version(text: "12") == nil)
+        #expect(Version(text: "a-b") == nil)
+        #expect(Version(bytes: version.bytes) == version)
     }
 }
