@@ -300,9 +300,28 @@ final class DiskTier: Sendable {
             try txn.clear(tombstones)
         } else {
             for dbi in [data, tombstones] {
-                var older: [[UInt8]] = []
+                // Usually few records are newer: keep those, empty the database, put them back.
+                // Many newer ones: delete the older ones instead.
+                let keepAtMost = 100_000
+                var newer: [([UInt8], [UInt8])] = []
+                var tooMany = false
                 try txn.forEach(dbi, from: nil) { key, record in
                     // A damaged record has no trustworthy version: it goes too.
+                    if let version = try? Record.header(record, verify: false).version, version > floor {
+                        newer.append(([UInt8](key), [UInt8](record)))
+                        tooMany = newer.count > keepAtMost
+                    }
+                    return !tooMany
+                }
+                if !tooMany {
+                    try txn.clear(dbi)
+                    for (key, record) in newer {
+                        try key.withUnsafeBytes { k in try record.withUnsafeBytes { try txn.put(dbi, k, $0) } }
+                    }
+                    continue
+                }
+                var older: [[UInt8]] = []
+                try txn.forEach(dbi, from: nil) { key, record in
                     let version = try? Record.header(record, verify: false).version
                     if version.map({ $0 <= floor }) ?? true { older.append([UInt8](key)) }
                     return true

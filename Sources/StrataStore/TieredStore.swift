@@ -94,6 +94,9 @@ public final class TieredStore: Sendable {
             writer.restoreFloor(disk.floorAtOpen)
             try writer.recover()
             clock.observe(writer.floor)
+            // Records from before this start are older than the wall clock now (as far as the
+            // nodes' clocks agree): a flush older than that must walk the disk tier, not empty it.
+            clock.observe(Version(clock: UInt64(max(0, currentTimeMilliseconds())) << 16, node: 0))
         } catch {
             disk.close()
             directory.close()

@@ -92,4 +92,24 @@ import Testing
             }
         }
     }
+
+    @Test func aFlushOlderThanARestartKeepsWhatCameAfterIt() throws {
+        try withTemporaryDirectory { a in
+            try withTemporaryDirectory { b in
+                let other = try open(b, node: 2)
+                defer { other.close() }
+                let floor = try #require(other.flush())
+                usleep(2000)
+                var store = try open(a, node: 1)
+                try store.set(bytes("after"), bytes("v"))
+                store.close()
+                store = try open(a, node: 1)
+                defer { store.close() }
+                // Learnt late, after a restart: the write that came after the flush stays.
+                #expect(store.flush(upTo: floor) == floor)
+                try store.sync()
+                #expect(store.get(bytes("after")) == bytes("v"))
+            }
+        }
+    }
 }

@@ -7,7 +7,8 @@ What this file proves, on real processes on loopback:
   arguments are errors; writes made right after the flush are kept and readable everywhere.
 - A flush is final: nothing flushed comes back after a kill -9 and restart of another node, after
   restarting every node, when a node that was down during the flush returns (it knows of the flush
-  before it serves its first command), or when anti-entropy (STRATA.CLUSTER REPAIR) runs.
+  before it serves its first command), when anti-entropy (STRATA.CLUSTER REPAIR) runs, when hints
+  kept for a down owner before the flush are handed off, or when a node joins afterwards.
 - A key deleted while one of its owners was down stays deleted, whether hinted handoff or
   anti-entropy brings the owner up to date.
 - DBSIZE, INFO keyspace, KEYS, SCAN (MATCH, COUNT, TYPE; a cursor continued through another node)
@@ -449,8 +450,31 @@ def test_a_node_down_during_the_flush_knows_of_it_before_serving_and_repair_brin
     assert n1.client().flushall()
     assert_empty_cluster({"n1": n1, "n2": n2}, keys, "after FLUSHALL with n3 down")
 
-    # n3 still holds its copies on disk; the first commands it serves know of the flush.
+    # n3 still holds its copies on disk; the first commands it serves know of the flush. A client
+    # connects the moment n3 accepts connections and reads keys n3 coordinates (read from its own
+    # copies), while n3 is still starting.
+    coordinated = [k for k, c in coordinators(n1, keys).items() if c == "n3"][:200]
+    assert len(coordinated) > 100
+    first = {}
+
+    def first_reads():
+        deadline = time.time() + 30
+        while time.time() < deadline and not first:
+            try:
+                early = redis.Redis(host="127.0.0.1", port=n3.fixed_port, socket_timeout=20,
+                                    socket_connect_timeout=0.2)
+                first.update(get_all(early, coordinated))
+                early.close()
+            except redis.ConnectionError:
+                time.sleep(0.005)
+
+    reader = threading.Thread(target=first_reads, daemon=True)
+    reader.start()
     n3.start()
+    reader.join(timeout=40)
+    back = sorted(k for k, v in first.items() if v is not None)
+    assert first, "no read through n3 as it came back"
+    assert back == [], f"{len(back)} flushed keys read through n3 as it came back, e.g. {back[:5]}"
     c3 = n3.client(socket_timeout=20)
     assert c3.dbsize() == 0, "DBSIZE through n3 as soon as it is back"
     back = readable(c3, keys)
@@ -469,6 +493,43 @@ def test_a_node_down_during_the_flush_knows_of_it_before_serving_and_repair_brin
     write(c3, [f"new:{i}" for i in range(100)])
     for name, node in cluster.items():
         assert node.client().dbsize() == 100, f"DBSIZE through {name}"
+
+
+def test_hinted_handoff_and_rebalancing_bring_nothing_flushed_back(make_node):
+    """Writes a down owner missed are held as hints; a flush that comes after them wins: handing
+    them off when the owner returns, and streaming records to a node that joins, bring none back."""
+    cluster = start_cluster(make_node)
+    n1, n2, n3 = cluster["n1"], cluster["n2"], cluster["n3"]
+    n3.kill()
+    assert wait_for_state(n1, "n3", "down") and wait_for_state(n2, "n3", "down")
+    keys = [f"hinted:{i}" for i in range(1000)]
+    write(n1.client(), keys)
+    assert (metric(n1, "strata_hints_pending") or 0) + (metric(n2, "strata_hints_pending") or 0) > 0, \
+        "no hints kept for n3"
+    assert n1.client().flushall()
+    n3.start()
+    for node in (n1, n2):
+        assert wait_for_state(node, "n3", "up")
+    until(lambda: metric(n1, "strata_hints_pending") == 0 and metric(n2, "strata_hints_pending") == 0, 20,
+          "the hints to be handed off")
+    for node in cluster.values():
+        repair(node)
+    assert_empty_cluster(cluster, keys, "after the hints for n3 were handed off")
+
+    kept = [f"kept:{i}" for i in range(200)]
+    write(n2.client(), kept)
+    n4 = make_node("--node-id", "n4", "--join", f"127.0.0.1:{n1.port}", "--replicas", str(REPLICAS),
+                   "--memory", "32MiB", "--disk", "128MiB", name="n4", port=free_port())
+    until(lambda: settled([n1, n2, n3, n4], ["n1", "n2", "n3", "n4"]), 60, "n4 to join")
+    members = dict(cluster, n4=n4)
+    for node in members.values():
+        repair(node)
+    assert_nothing_readable(members, keys, "after n4 joined")
+    for name, node in members.items():
+        client = node.client()
+        assert client.dbsize() == len(kept), f"DBSIZE through {name} after n4 joined"
+        assert readable(client, kept) == sorted(kept), f"keys written after the flush, through {name}"
+        assert strata_info(client)["last_flush_time"] > 0, f"{name} does not know of the flush"
 
 
 # ---------------------------------------------------------------------------------------------
