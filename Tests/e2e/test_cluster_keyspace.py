@@ -735,7 +735,8 @@ def test_a_single_node_keeps_redis_keyspace_behaviour(r):
     assert sorted(found) == sorted(keys) and len(found) == len(set(found))
     assert sorted(scan_list([r], "MATCH", "solo:4*")) == sorted(k for k in keys if k.startswith("solo:4"))
     assert scan_list([r], "TYPE", "hash") == []
-    assert r.info("keyspace")["db0"]["keys"] == 500
+    line = r.info("keyspace")["db0"]
+    assert line["keys"] == 500 and line["expires"] == 100, line
     for _ in range(50):
         assert r.randomkey().decode() in set(keys)
     assert r.flushall()
