@@ -10,6 +10,9 @@
 
 #if defined(__linux__)
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -46,5 +49,15 @@ int strata_affinity_cpu_count(void) {
     return count > 0 ? count : -1;
 #else
     return -1;
+#endif
+}
+
+int strata_set_thread_nice(int nice) {
+#if defined(__linux__)
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) != 0) return errno;
+    return 0;
+#else
+    (void)nice;
+    return ENOSYS;
 #endif
 }

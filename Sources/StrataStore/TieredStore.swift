@@ -89,8 +89,8 @@ public final class TieredStore: Sendable {
         do {
             self.log = try WriteAheadLog(directory: path)
             self.writer = Writer(
-                disk: disk, memory: memory, log: log, counters: counters, configuration: configuration, logger: logger,
-                metrics: metrics)
+                disk: disk, memory: memory, log: log, snapshots: Snapshots(dataDirectory: path, logger: logger),
+                counters: counters, configuration: configuration, logger: logger, metrics: metrics)
             writer.restoreFloor(disk.floorAtOpen)
             try writer.recover()
             clock.observe(writer.floor)
@@ -124,6 +124,7 @@ public final class TieredStore: Sendable {
         warmStop.store(true, ordering: .relaxed)
         waitForWarmUp()
         writer.stop()
+        writer.snapshots.close()
         log.close()
         disk.close()
         memory.removeAll()

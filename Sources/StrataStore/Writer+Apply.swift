@@ -42,6 +42,8 @@ extension Writer {
         var quietSince: UInt64 = 0
         /// The table of the last applied batch, emptied with its slots kept for the next one.
         var spare = PendingTable()
+        /// Memory-tier evictions plus promotions at the last snapshot (how much the hot set moved).
+        var churnAtSnapshot = 0
     }
 
     func run() {
@@ -60,7 +62,7 @@ extension Writer {
             let (due, stopping) = state.withLock { s -> (Bool, Bool) in
                 let work = !s.pending.isEmpty || s.clearQueued || !s.maintenance.isEmpty
                 let due =
-                    s.applyRequested || s.stopping || s.pending.count >= Writer.applyAtKeys
+                    s.applyRequested || s.stopping || s.snapshotRequested || s.pending.count >= Writer.applyAtKeys
                     || s.pendingBytes >= applyAtBytes || (work && now - clocks.lastApply >= Writer.applyInterval.nanoseconds)
                 return (due && now >= clocks.retryAfter, s.stopping)
             }
@@ -176,6 +178,13 @@ extension Writer {
 
     /// Writes one batch (and any maintenance) in one LMDB transaction, evicting if the budget nears.
     private func apply(_ batch: Batch, eviction: inout DiskTier.EvictionState) throws {
+        // The snapshot's journal learns of these writes (synced) before LMDB commits them; a
+        // flush ends the snapshot first.
+        if batch.clear != nil { snapshots.invalidate() }
+        var hashes: [UInt64] = []
+        hashes.reserveCapacity(batch.operations.count)
+        for (key, _) in batch.operations { hashes.append(key.hash) }
+        try snapshots.record(hashes, sync: fsync != .never)
         let txn = try disk.env.beginWrite()
         if let clear = batch.clear { try disk.clear(clear.floor, full: clear.full, in: txn) }
         let hasTombstones = txn.stat(disk.tombstones).ms_entries > 0

@@ -12,6 +12,11 @@ extension Writer {
             let txn = try disk.env.beginWrite()
             // Bounded transactions, so a long log never needs more dirty pages than LMDB's spare map.
             let end = min(frames.count, index + 50_000)
+            for (kind, key, _) in frames[index..<end] where kind != .clear {
+                // Newer than any snapshot record of the key: the warm start reads it from LMDB.
+                let hash = key.withUnsafeBytes { StableHash.hash($0) }
+                changedDuringWarmUp.withLock { _ = $0.insert(hash) }
+            }
             for (kind, key, record) in frames[index..<end] {
                 try key.withUnsafeBytes { k in
                     switch kind {

@@ -1,4 +1,7 @@
 import CStrataSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The writer's background work: expiry sweeps, the residency check, handing freed memory back,
 /// hot-key snapshots, and evicting from the disk tier when its budget nears.
@@ -34,7 +37,7 @@ extension Writer {
         if snapshotWanted || snapshotDue {
             clocks.lastSnapshot = now
             state.withLock { $0.snapshotRequested = false }
-            writeSnapshot()
+            writeSnapshot(&clocks)
         }
     }
 
@@ -52,15 +55,38 @@ extension Writer {
         }
     }
 
-    private func writeSnapshot() {
-        let keys = memory.hottestKeys(maxBytes: max(memory.budget, 1 << 20))
-        do {
-            let txn = try disk.env.beginWrite()
-            try disk.writeSnapshot(keys, in: txn)
-            try txn.commit()
-            logger.debug("wrote hot-key snapshot", metadata: ["keys": "\(keys.count)"])
-        } catch {
-            reportIOError("hot-key snapshot failed", error, level: .warning)
+    /// Starts a hot-set snapshot on a thread of its own; at stop, writes it here and waits.
+    private func writeSnapshot(_ clocks: inout Clocks) {
+        let stopping = state.withLock { $0.stopping }
+        if stopping {
+            // The last snapshot must be whole before the store closes: wait for one under way.
+            for _ in 0..<6000 where snapshots.running.load(ordering: .acquiring) { usleep(5000) }
+        }
+        let churn = memory.counters.evictions + counters.promotions.load(ordering: .relaxed)
+        let drifted = churn - clocks.churnAtSnapshot > max(1024, memory.counters.items / 10)
+        guard let job = snapshots.begin(drifted: drifted) else { return }  // one is under way
+        clocks.churnAtSnapshot = churn
+        let (snapshots, memory, disk, logger) = (self.snapshots, self.memory, self.disk, self.logger)
+        let work: @Sendable () -> Void = { [self] in
+            let start = monotonicNanoseconds()
+            let keys = memory.hottestKeys(maxBytes: max(memory.budget, 1 << 20))
+            do {
+                let written = try snapshots.write(job, hotKeys: keys, disk: disk)
+                logger.debug(
+                    "wrote hot-set snapshot",
+                    metadata: [
+                        "hot keys": "\(keys.count)", "records written": "\(written)",
+                        "buckets": "\(job.buckets.nonzeroBitCount)",
+                        "seconds": "\(Double(monotonicNanoseconds() - start) / 1e9)",
+                    ])
+            } catch {
+                reportIOError("hot-set snapshot failed", error, level: .warning)
+            }
+        }
+        if stopping {
+            work()
+        } else {
+            StoreThread(name: "strata-snapshot", work).detach()
         }
     }
 

@@ -138,6 +138,14 @@ final class Writer: Sendable {
     let disk: DiskTier
     let memory: MemoryTier
     let log: WriteAheadLog
+    /// The hot-set snapshot and its journal.
+    let snapshots: Snapshots
+    /// While the warm start runs: the storage-key hashes of every write since the store opened
+    /// (and of the log's replayed writes), which the warm start must not overwrite from the
+    /// snapshot. Recorded at enqueue, under the key's stripe lock, so the check the loader makes
+    /// under that lock is exact.
+    let changedDuringWarmUp = Locked(Set<UInt64>())
+    let recordingChanges = Atomic<Bool>(false)
     let counters: StoreCounters
     let fsync: FsyncMode
     let snapshotInterval: Duration?
@@ -148,12 +156,14 @@ final class Writer: Sendable {
     let diskResident = Atomic<Bool>(false)
 
     init(
-        disk: DiskTier, memory: MemoryTier, log: WriteAheadLog, counters: StoreCounters,
+        disk: DiskTier, memory: MemoryTier, log: WriteAheadLog, snapshots: Snapshots, counters: StoreCounters,
         configuration: StoreConfiguration, logger: Logger, metrics: any MetricsFactory
     ) {
         self.disk = disk
         self.memory = memory
         self.log = log
+        self.snapshots = snapshots
+        recordingChanges.store(configuration.warmStart, ordering: .relaxed)
         self.counters = counters
         self.fsync = configuration.fsync
         self.snapshotInterval = configuration.snapshotInterval > 0 ? .seconds(configuration.snapshotInterval) : nil
@@ -191,6 +201,9 @@ final class Writer: Sendable {
         case .delete(let tombstone): size = storageKey.count + (tombstone?.count ?? 0)
         }
         let pendingKey = PendingKey(storageKey)
+        if recordingChanges.load(ordering: .relaxed) {
+            changedDuringWarmUp.withLock { _ = $0.insert(pendingKey.hash) }
+        }
         let (sequence, wake) = state.withLock { s in
             let sequence = s.nextSequence
             s.nextSequence += 1

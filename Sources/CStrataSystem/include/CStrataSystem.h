@@ -14,4 +14,9 @@ int strata_malloc_trim(void);
 /// The number of CPUs in this process' affinity mask (`sched_getaffinity`), or -1 where unknown.
 int strata_affinity_cpu_count(void);
 
+/// Lowers the calling thread's scheduling priority to `nice` (Linux: `setpriority` on the
+/// thread's id), so background work takes only CPU time the other threads leave.
+/// Returns 0, or an errno value (ENOSYS where threads have no priority of their own).
+int strata_set_thread_nice(int nice);
+
 #endif

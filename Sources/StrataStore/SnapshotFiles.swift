@@ -1,0 +1,320 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The hot-set snapshot's files, in `<data dir>/snapshot/`: made to be loaded at disk speed.
+///
+/// - `b<bucket>-<generation>.seg`: the records (as stored: compressed, with their headers) of the
+///   memory tier's keys whose storage-key hash falls in one of `bucketCount` buckets, hottest
+///   first. Header `STRATASG` + u32 format + u32 bucket; then blocks of about 256 KiB:
+///   `[u32 payload length][u32 CRC-32 of payload][payload]`, payload entries
+///   `[u32 key length][user key][u32 record length][record]`.
+/// - `journal-<n>`: the XXH64 of the storage key of every write applied to LMDB since the
+///   snapshot began (u64 each, in frames `[u32 count][u32 CRC-32][hashes]`), written and synced
+///   before the LMDB commit holding the writes. A snapshot record whose key is in a journal is
+///   older than LMDB's; the loader reads that key from LMDB instead.
+/// - `MANIFEST`: `STRATAMF`, u32 format, u32 CRC-32 of the rest, then u64 generation, u64 the
+///   first journal not covered by the snapshot, u32 bucket count, and per bucket u64 generation
+///   of its segment (0: none) and u64 entries. Replaced by rename, so it is whole or absent.
+///
+/// A segment or manifest that is short, fails its checksum or has another format version is
+/// skipped with a log line: the keys it held are read from LMDB when asked for.
+enum SnapshotFiles {
+    static let format: UInt32 = 1
+    static let bucketCount = 64
+    static let blockBytes = 256 << 10
+    static let segmentMagic = Array("STRATASG".utf8)
+    static let manifestMagic = Array("STRATAMF".utf8)
+
+    /// The bucket of a key by its storage key's hash (top 6 bits).
+    @inline(__always)
+    static func bucket(_ hash: UInt64) -> Int { Int(hash >> 58) }
+
+    static func directory(_ dataDirectory: String) -> String { dataDirectory + "/snapshot" }
+    static func segmentName(bucket: Int, generation: UInt64) -> String { "b\(bucket)-\(generation).seg" }
+    static func journalName(_ number: UInt64) -> String { "journal-\(number)" }
+
+    struct Manifest: Equatable {
+        var generation: UInt64
+        /// Journals numbered from this one hold writes the segments may not have.
+        var journalFrom: UInt64
+        /// Per bucket: the generation of its segment (0: none) and its entries.
+        var segments: [(generation: UInt64, entries: UInt64)]
+
+        static func == (a: Manifest, b: Manifest) -> Bool {
+            a.generation == b.generation && a.journalFrom == b.journalFrom
+                && a.segments.map(\.generation) == b.segments.map(\.generation)
+                && a.segments.map(\.entries) == b.segments.map(\.entries)
+        }
+
+        var encoded: [UInt8] {
+            var body: [UInt8] = []
+            append(generation, to: &body)
+            append(journalFrom, to: &body)
+            append(UInt32(segments.count), to: &body)
+            for segment in segments {
+                append(segment.generation, to: &body)
+                append(segment.entries, to: &body)
+            }
+            var out = manifestMagic
+            append(format, to: &out)
+            append(body.withUnsafeBytes { Checksum.crc32($0) }, to: &out)
+            return out + body
+        }
+
+        /// nil (with the reason) if the bytes are not a whole manifest of this format.
+        static func decode(_ bytes: [UInt8]) -> Result<Manifest, SnapshotError> {
+            guard bytes.count >= 16, Array(bytes[0..<8]) == manifestMagic else { return .failure(.damaged("not a manifest")) }
+            let version = read(UInt32.self, bytes, 8)
+            guard version == format else { return .failure(.otherFormat(version)) }
+            let body = Array(bytes[16...])
+            guard body.withUnsafeBytes({ Checksum.crc32($0) }) == read(UInt32.self, bytes, 12), body.count >= 20 else {
+                return .failure(.damaged("manifest checksum mismatch"))
+            }
+            let count = Int(read(UInt32.self, body, 16))
+            guard count == bucketCount, body.count == 20 + count * 16 else { return .failure(.damaged("manifest size")) }
+            let segments = (0..<count).map { i in (read(UInt64.self, body, 20 + i * 16), read(UInt64.self, body, 28 + i * 16)) }
+            return .success(
+                Manifest(generation: read(UInt64.self, body, 0), journalFrom: read(UInt64.self, body, 8), segments: segments))
+        }
+    }
+
+    enum SnapshotError: Error, CustomStringConvertible {
+        case damaged(String)
+        case otherFormat(UInt32)
+        case io(String)
+
+        var description: String {
+            switch self {
+            case .damaged(let why): return "damaged (\(why))"
+            case .otherFormat(let version): return "written in snapshot format \(version), this build reads \(SnapshotFiles.format)"
+            case .io(let why): return why
+            }
+        }
+    }
+
+    static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    static func read<T: FixedWidthInteger>(_: T.Type, _ bytes: [UInt8], _ offset: Int) -> T {
+        bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+    }
+
+    // MARK: Files
+
+    static func readFile(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw SnapshotError.io("cannot read \(path)") }
+        return [UInt8](data)
+    }
+
+    /// Writes `bytes` to `path` through a temporary file, synced, then renamed over it.
+    static func replace(_ path: String, with bytes: [UInt8]) throws {
+        let file = try AppendFile(path: path + ".tmp", truncate: true)
+        defer { file.close() }
+        try file.write(bytes)
+        try file.sync()
+        guard rename(path + ".tmp", path) == 0 else { throw SnapshotError.io("cannot rename \(path): \(errnoText())") }
+    }
+
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        Glibc.close(fd)
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
+/// A file written from the start or appended to, by one thread.
+final class AppendFile {
+    let path: String
+    private let fd: Int32
+
+    init(path: String, truncate: Bool) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND), 0o644)
+        guard fd >= 0 else { throw SnapshotFiles.SnapshotError.io("cannot open \(path): \(SnapshotFiles.errnoText())") }
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    func write(_ raw: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SnapshotFiles.SnapshotError.io("cannot write \(path): \(SnapshotFiles.errnoText())")
+            }
+            offset += n
+        }
+    }
+
+    func sync() throws {
+        guard fdatasync(fd) == 0 else { throw SnapshotFiles.SnapshotError.io("cannot sync \(path): \(SnapshotFiles.errnoText())") }
+    }
+
+    func close() { Glibc.close(fd) }
+}
+
+/// Writes one bucket's segment: entries gathered into checksummed blocks.
+final class SegmentWriter {
+    private let file: AppendFile
+    private var block: [UInt8] = []
+    private(set) var entries: UInt64 = 0
+
+    init(path: String, bucket: Int) throws {
+        file = try AppendFile(path: path, truncate: true)
+        var header = SnapshotFiles.segmentMagic
+        SnapshotFiles.append(SnapshotFiles.format, to: &header)
+        SnapshotFiles.append(UInt32(bucket), to: &header)
+        try file.write(header)
+        block.reserveCapacity(SnapshotFiles.blockBytes + 4096)
+    }
+
+    func add(key: UnsafeRawBufferPointer, record: UnsafeRawBufferPointer) throws {
+        SnapshotFiles.append(UInt32(key.count), to: &block)
+        block.append(contentsOf: key)
+        SnapshotFiles.append(UInt32(record.count), to: &block)
+        block.append(contentsOf: record)
+        entries += 1
+        if block.count >= SnapshotFiles.blockBytes { try flushBlock() }
+    }
+
+    private func flushBlock() throws {
+        guard !block.isEmpty else { return }
+        var head: [UInt8] = []
+        SnapshotFiles.append(UInt32(block.count), to: &head)
+        SnapshotFiles.append(block.withUnsafeBytes { Checksum.crc32($0) }, to: &head)
+        try file.write(head)
+        try file.write(block)
+        block.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes the last block and syncs the file.
+    func finish() throws {
+        defer { file.close() }
+        try flushBlock()
+        try file.sync()
+    }
+
+    func abandon() { file.close() }
+}
+
+/// Reads a segment block by block, checking each block's checksum.
+final class SegmentReader {
+    let path: String
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+
+    init(path: String, bucket: Int) throws {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SnapshotFiles.SnapshotError.io("cannot open \(path): \(SnapshotFiles.errnoText())") }
+        var header = [UInt8](repeating: 0, count: 16)
+        guard try readFully(&header, count: 16), Array(header[0..<8]) == SnapshotFiles.segmentMagic else {
+            Glibc.close(fd)
+            throw SnapshotFiles.SnapshotError.damaged("not a segment")
+        }
+        let version = SnapshotFiles.read(UInt32.self, header, 8)
+        guard version == SnapshotFiles.format else {
+            Glibc.close(fd)
+            throw SnapshotFiles.SnapshotError.otherFormat(version)
+        }
+        guard SnapshotFiles.read(UInt32.self, header, 12) == UInt32(bucket) else {
+            Glibc.close(fd)
+            throw SnapshotFiles.SnapshotError.damaged("segment of another bucket")
+        }
+    }
+
+    deinit { Glibc.close(fd) }
+
+    /// Reads up to `count` bytes into `into`; how many it got (fewer only at the end of the file).
+    private func read(_ into: inout [UInt8], count: Int) throws -> Int {
+        var offset = 0
+        while offset < count {
+            let n = into.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + offset, count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SnapshotFiles.SnapshotError.io("cannot read \(path): \(SnapshotFiles.errnoText())")
+            }
+            if n == 0 { break }
+            offset += n
+        }
+        return offset
+    }
+
+    private func readFully(_ into: inout [UInt8], count: Int) throws -> Bool {
+        try read(&into, count: count) == count
+    }
+
+    /// Calls `body` with each entry of the next block; false at the end of the segment. Throws
+    /// for a block that is short (torn) or fails its checksum.
+    func nextBlock(_ body: (_ key: UnsafeRawBufferPointer, _ record: UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
+        var head = [UInt8](repeating: 0, count: 8)
+        let got = try read(&head, count: 8)
+        if got == 0 { return false }
+        guard got == 8 else { throw SnapshotFiles.SnapshotError.damaged("torn block header") }
+        let length = Int(SnapshotFiles.read(UInt32.self, head, 0))
+        let crc = SnapshotFiles.read(UInt32.self, head, 4)
+        guard length > 0, length <= 1 << 30 else { throw SnapshotFiles.SnapshotError.damaged("block length \(length)") }
+        if buffer.count < length { buffer = [UInt8](repeating: 0, count: length) }
+        guard try readFully(&buffer, count: length) else { throw SnapshotFiles.SnapshotError.damaged("torn block") }
+        try buffer.withUnsafeBytes { raw in
+            let payload = UnsafeRawBufferPointer(rebasing: raw[0..<length])
+            guard Checksum.crc32(payload) == crc else { throw SnapshotFiles.SnapshotError.damaged("block checksum mismatch") }
+            var offset = 0
+            while offset < length {
+                guard offset + 4 <= length else { throw SnapshotFiles.SnapshotError.damaged("entry") }
+                let keyLength = Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                offset += 4
+                guard offset + keyLength + 4 <= length else { throw SnapshotFiles.SnapshotError.damaged("entry") }
+                let key = UnsafeRawBufferPointer(rebasing: payload[offset..<offset + keyLength])
+                offset += keyLength
+                let recordLength = Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                offset += 4
+                guard offset + recordLength <= length else { throw SnapshotFiles.SnapshotError.damaged("entry") }
+                try body(key, UnsafeRawBufferPointer(rebasing: payload[offset..<offset + recordLength]))
+                offset += recordLength
+            }
+        }
+        return true
+    }
+}
+
+/// The journal of writes applied since the snapshot began: storage-key hashes.
+enum SnapshotJournal {
+    /// Appends `hashes` as one frame.
+    static func frame(_ hashes: [UInt64]) -> [UInt8] {
+        var body: [UInt8] = []
+        body.reserveCapacity(hashes.count * 8)
+        for hash in hashes { SnapshotFiles.append(hash, to: &body) }
+        var out: [UInt8] = []
+        SnapshotFiles.append(UInt32(hashes.count), to: &out)
+        SnapshotFiles.append(body.withUnsafeBytes { Checksum.crc32($0) }, to: &out)
+        return out + body
+    }
+
+    /// Every hash in the journal file's whole frames (a torn last frame is ignored: its writes'
+    /// LMDB commit never happened, since the frame is synced first).
+    static func read(_ path: String, into hashes: inout Set<UInt64>) {
+        guard let bytes = try? SnapshotFiles.readFile(path) else { return }
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            let count = Int(SnapshotFiles.read(UInt32.self, bytes, offset))
+            let crc = SnapshotFiles.read(UInt32.self, bytes, offset + 4)
+            let end = offset + 8 + count * 8
+            guard end <= bytes.count else { return }
+            let ok = bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[(offset + 8)..<end])) == crc }
+            guard ok else { return }
+            for i in 0..<count { hashes.insert(SnapshotFiles.read(UInt64.self, bytes, offset + 8 + i * 8)) }
+            offset = end
+        }
+    }
+}
