@@ -39,6 +39,8 @@ import benchlib as b
 
 VARIANTS = {
     "strata": "Strata",
+    "strata-kill9": "Strata kill -9",
+    "strata-old": "Strata (--strata-old-bin)",
     "redis-rdb": "Redis RDB",
     "redis-aof": "Redis AOF",
     "memcached": "memcached",
@@ -84,10 +86,20 @@ def memory_tier_share(before, after):
     return min(1.0, mem / gets) if gets > 0 else None  # scrapes are not atomic: clamp jitter
 
 
-def make_server(variant, work, strata_bin, memory_mib, shm_file):
+def make_server(variant, work, strata_bin, memory_mib, shm_file, old_bin=None):
     label = VARIANTS[variant]
     if variant == "strata":
         return b.StrataServer(label, work, strata_bin, memory=f"{memory_mib}MiB", disk="8GiB",
+                              extra=["--fsync", "everysec"]), signal.SIGTERM
+    if variant == "strata-kill9":
+        # No snapshot at shutdown: the warm start has the last periodic one (every 5 s) and the
+        # write-ahead log's tail.
+        return b.StrataServer(label, work, strata_bin, memory=f"{memory_mib}MiB", disk="8GiB",
+                              extra=["--fsync", "everysec", "--snapshot-interval", "5"]), signal.SIGKILL
+    if variant == "strata-old":
+        if not old_bin:
+            raise b.BenchError("the strata-old variant needs --strata-old-bin")
+        return b.StrataServer(label, work, old_bin, memory=f"{memory_mib}MiB", disk="8GiB",
                               extra=["--fsync", "everysec"]), signal.SIGTERM
     if variant == "redis-rdb":
         # save points exist (so a SIGTERM shutdown saves), but none fires during the run
@@ -105,12 +117,13 @@ def make_server(variant, work, strata_bin, memory_mib, shm_file):
 
 def run_variant(variant, args, work, strata_bin, load_bin):
     shm_file = f"/dev/shm/strata-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    server, stop_signal = make_server(variant, os.path.join(work, variant), strata_bin, args.memory_mib, shm_file)
+    server, stop_signal = make_server(variant, os.path.join(work, variant), strata_bin, args.memory_mib, shm_file,
+                                      args.strata_old_bin)
     os.makedirs(server.work_dir, exist_ok=True)
     label = server.label
     res = {"label": label, "variant": variant, "stop_signal": signal.Signals(stop_signal).name}
     common = ["--keys", args.keys, "--value-size", args.value_size]
-    load_args = common + ["--read-ratio", args.read_ratio, "--distribution", "zipf", "--zipf-skew", args.zipf_skew,
+    load_args = common + ["--read-ratio", args.read_ratio, "--distribution", args.distribution, "--zipf-skew", args.zipf_skew,
                           "--pipeline", args.pipeline, "--hit-check", "--interval", 1]
     try:
         server.start(timeout=60)
@@ -217,6 +230,9 @@ def main():
     ap.add_argument("--fill-pipeline", type=int, default=32)
     ap.add_argument("--read-ratio", type=float, default=0.9)
     ap.add_argument("--zipf-skew", type=float, default=0.99)
+    ap.add_argument("--distribution", choices=["zipf", "uniform"], default="zipf",
+                    help="key distribution of the load (default zipf: the hottest keys come first either way)")
+    ap.add_argument("--strata-old-bin", help="another strata binary, for the strata-old variant (before/after)")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="subset of " + ",".join(VARIANTS))
     b.add_common_args(ap)
     args = ap.parse_args()
@@ -246,7 +262,7 @@ def main():
 
     # ---- report
     n = args.report_seconds
-    md_path, png_path = b.result_paths(args.out_dir, "restart")
+    md_path, png_path = b.result_paths(args.out_dir, "restart" if args.distribution == "zipf" else "restart-uniform")
     lines = b.header_lines("Restart under load: Strata vs Redis (RDB, AOF) vs memcached (cold, warm)", sys.argv,
                            strata_bin, redis=any(v.startswith("redis") for v in variants),
                            memcached=any(v.startswith("memcached") for v in variants), started=started_load)
@@ -258,7 +274,8 @@ def main():
         f"--appendfsync everysec --save ''`; both `--maxmemory {args.memory_mib}mb`; memcached `-m {args.memory_mib} -t 2` "
         f"(SIGTERM); memcached warm `-e /dev/shm/<file>` stopped with SIGUSR1 (and restarted in the next "
         f"wall-clock second: memcached 1.6 refuses to restore its items within the second it stopped in)",
-        f"- load: {args.read_ratio:.0%} GET / {1 - args.read_ratio:.0%} SET, Zipfian skew {args.zipf_skew}, "
+        f"- load: {args.read_ratio:.0%} GET / {1 - args.read_ratio:.0%} SET, "
+        f"{'Zipfian skew ' + str(args.zipf_skew) if args.distribution == 'zipf' else 'uniform keys'}, "
         f"{args.connections} connections, pipeline {args.pipeline}; {args.steady:g} s before the restart, "
         f"{args.after:g} s from the restart (strata-load started first, retrying its connections every 20-60 ms); "
         f"the two loads draw different key sequences (seeds {STEADY_SEED} and {AFTER_SEED}) from the same distribution",
@@ -311,9 +328,10 @@ def main():
     if errs:
         per_second("Error replies per second (e.g. -LOADING)", lambda iv: iv["errors"], b.fmt_int, lambda r: r["steady"]["errors"])
 
-    strata = next((r for r in results if r["variant"] == "strata"), None)
-    if strata and strata.get("memory_share") is not None:
-        lines.append("Strata: share of GETs answered from its memory tier, and keys its warm start had loaded:")
+    for strata in (r for r in results if r["variant"].startswith("strata")):
+        if strata.get("memory_share") is None:
+            continue
+        lines.append(f"{strata['label']}: share of GETs answered from its memory tier, and keys its warm start had loaded:")
         lines.append("")
         body = [["steady", b.fmt_ratio(strata.get("steady_memory_share"), 3), "-"]]
         for k, s in enumerate(strata["memory_share"][:n]):

@@ -269,7 +269,8 @@ final class DiskTier: Sendable {
         return (records, reachedEnd ? nil : last)
     }
 
-    /// The keys of the last snapshot, hottest first.
+    /// The keys of the hot-key list older versions kept (the warm start of such a directory),
+    /// hottest first.
     func readSnapshot() throws -> [[UInt8]] {
         let txn = try env.beginRead()
         var keys: [[UInt8]] = []
@@ -334,24 +335,4 @@ final class DiskTier: Sendable {
         try DiskTier.floorKey.withUnsafeBytes { k in try floor.bytes.withUnsafeBytes { try txn.put(meta, k, $0) } }
     }
 
-    /// Replaces the snapshot with `keys`, in chunks of about 256 KiB.
-    func writeSnapshot(_ keys: [[UInt8]], in txn: borrowing LMDBTransaction) throws {
-        try txn.clear(snapshot)
-        var chunk: [UInt8] = []
-        var number: UInt32 = 0
-        func flushChunk() throws {
-            guard !chunk.isEmpty else { return }
-            var k = number.bigEndian
-            try withUnsafeBytes(of: &k) { key in try chunk.withUnsafeBytes { try txn.put(snapshot, key, $0) } }
-            number += 1
-            chunk.removeAll(keepingCapacity: true)
-        }
-        for key in keys {
-            var n = UInt32(key.count).littleEndian
-            withUnsafeBytes(of: &n) { chunk.append(contentsOf: $0) }
-            chunk.append(contentsOf: key)
-            if chunk.count >= 256 << 10 { try flushChunk() }
-        }
-        try flushChunk()
-    }
 }

@@ -31,7 +31,7 @@ struct PendingTable: Sendable, Sequence {
 
     /// What an empty slot's entry holds (empty arrays allocate nothing).
     private static let vacant = Entry(
-        key: PendingKey(bytes: [], hash: 0), value: Writer.Queued(operation: .delete(tombstone: nil), sequence: 0))
+        key: PendingKey(bytes: [], hash: 0), value: Writer.Queued(operation: .delete(tombstone: nil), sequence: 0, keyHash: 0))
 
     /// A power-of-two count of slots (or none yet), in step with `entries`.
     private var tags: [UInt64] = []

@@ -7,11 +7,12 @@ import Glibc
 /// The hot-set snapshot's files, in `<data dir>/snapshot/`: made to be loaded at disk speed.
 ///
 /// - `b<bucket>-<generation>.seg`: the records (as stored: compressed, with their headers) of the
-///   memory tier's keys whose storage-key hash falls in one of `bucketCount` buckets, hottest
-///   first. Header `STRATASG` + u32 format + u32 bucket; then blocks of about 256 KiB:
+///   memory tier's keys whose hash falls in one of `bucketCount` buckets, hottest first. Header
+///   `STRATASG` + u32 format + u32 bucket; then blocks of about 256 KiB:
 ///   `[u32 payload length][u32 CRC-32 of payload][payload]`, payload entries
-///   `[u32 key length][user key][u32 record length][record]`.
-/// - `journal-<n>`: the XXH64 of the storage key of every write applied to LMDB since the
+///   `[u32 rank][u32 key length][user key][u32 record length][record]`; the rank is the key's place
+///   in the memory tier's recency order when the segment was written (0: most recent).
+/// - `journal-<n>`: the XXH64 of the user key of every write applied to LMDB since the
 ///   snapshot began (u64 each, in frames `[u32 count][u32 CRC-32][hashes]`), written and synced
 ///   before the LMDB commit holding the writes. A snapshot record whose key is in a journal is
 ///   older than LMDB's; the loader reads that key from LMDB instead.
@@ -28,9 +29,11 @@ enum SnapshotFiles {
     static let segmentMagic = Array("STRATASG".utf8)
     static let manifestMagic = Array("STRATAMF".utf8)
 
-    /// The bucket of a key by its storage key's hash (top 6 bits).
+    /// The bucket of a key by its XXH64: the low 6 bits, as the memory tier's shard is (its up to
+    /// 64 shards are the low bits), so every bucket lies in one shard and loading a shard's
+    /// buckets merged by rank restores that shard's recency order exactly.
     @inline(__always)
-    static func bucket(_ hash: UInt64) -> Int { Int(hash >> 58) }
+    static func bucket(_ hash: UInt64) -> Int { Int(hash & 63) }
 
     static func directory(_ dataDirectory: String) -> String { dataDirectory + "/snapshot" }
     static func segmentName(bucket: Int, generation: UInt64) -> String { "b\(bucket)-\(generation).seg" }
@@ -178,7 +181,8 @@ final class SegmentWriter {
         block.reserveCapacity(SnapshotFiles.blockBytes + 4096)
     }
 
-    func add(key: UnsafeRawBufferPointer, record: UnsafeRawBufferPointer) throws {
+    func add(rank: UInt32, key: UnsafeRawBufferPointer, record: UnsafeRawBufferPointer) throws {
+        SnapshotFiles.append(rank, to: &block)
         SnapshotFiles.append(UInt32(key.count), to: &block)
         block.append(contentsOf: key)
         SnapshotFiles.append(UInt32(record.count), to: &block)
@@ -254,9 +258,18 @@ final class SegmentReader {
         try read(&into, count: count) == count
     }
 
-    /// Calls `body` with each entry of the next block; false at the end of the segment. Throws
-    /// for a block that is short (torn) or fails its checksum.
-    func nextBlock(_ body: (_ key: UnsafeRawBufferPointer, _ record: UnsafeRawBufferPointer) throws -> Void) throws -> Bool {
+    /// Where the entries of the block read last are in `buffer`.
+    struct Entry {
+        var rank: UInt32
+        var key: Range<Int>
+        var record: Range<Int>
+    }
+    private(set) var entries: [Entry] = []
+
+    /// Reads the next block into `entries`; false at the end of the segment. Throws for a block
+    /// that is short (torn) or fails its checksum.
+    func nextBlock() throws -> Bool {
+        entries.removeAll(keepingCapacity: true)
         var head = [UInt8](repeating: 0, count: 8)
         let got = try read(&head, count: 8)
         if got == 0 { return false }
@@ -270,21 +283,32 @@ final class SegmentReader {
             let payload = UnsafeRawBufferPointer(rebasing: raw[0..<length])
             guard Checksum.crc32(payload) == crc else { throw SnapshotFiles.SnapshotError.damaged("block checksum mismatch") }
             var offset = 0
-            while offset < length {
+            func u32() throws -> Int {
                 guard offset + 4 <= length else { throw SnapshotFiles.SnapshotError.damaged("entry") }
-                let keyLength = Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-                offset += 4
-                guard offset + keyLength + 4 <= length else { throw SnapshotFiles.SnapshotError.damaged("entry") }
-                let key = UnsafeRawBufferPointer(rebasing: payload[offset..<offset + keyLength])
+                defer { offset += 4 }
+                return Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+            }
+            while offset < length {
+                let rank = UInt32(try u32())
+                let keyLength = try u32()
+                guard offset + keyLength <= length else { throw SnapshotFiles.SnapshotError.damaged("entry") }
+                let key = offset..<offset + keyLength
                 offset += keyLength
-                let recordLength = Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-                offset += 4
+                let recordLength = try u32()
                 guard offset + recordLength <= length else { throw SnapshotFiles.SnapshotError.damaged("entry") }
-                try body(key, UnsafeRawBufferPointer(rebasing: payload[offset..<offset + recordLength]))
+                entries.append(Entry(rank: rank, key: key, record: offset..<offset + recordLength))
                 offset += recordLength
             }
         }
         return true
+    }
+
+    /// Calls `body` with entry `index` of the block read last.
+    func withEntry<R>(_ index: Int, _ body: (_ key: UnsafeRawBufferPointer, _ record: UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let entry = entries[index]
+        return try buffer.withUnsafeBytes { raw in
+            try body(UnsafeRawBufferPointer(rebasing: raw[entry.key]), UnsafeRawBufferPointer(rebasing: raw[entry.record]))
+        }
     }
 }
 

@@ -80,7 +80,7 @@ final class Snapshots: Sendable {
 
     // MARK: Writer thread
 
-    /// Records the storage-key hashes of a batch about to be committed to LMDB, synced first
+    /// Records the user-key hashes of a batch about to be committed to LMDB, synced first
     /// (`sync`) so that a commit that survives a crash has its journal entry too.
     func record(_ hashes: [UInt64], sync: Bool) throws {
         guard !hashes.isEmpty else { return }
@@ -144,12 +144,11 @@ final class Snapshots: Sendable {
         let previous = manifest
         var segments = previous?.segments ?? Array(repeating: (0, 0), count: SnapshotFiles.bucketCount)
         let generation = (previous?.generation ?? 0) + 1
-        // Keys by bucket, hottest first within each.
-        var byBucket = [[(key: [UInt8], storage: [UInt8])]](repeating: [], count: SnapshotFiles.bucketCount)
-        for key in hotKeys {
-            let storage = key.withUnsafeBytes { disk.storageKey($0) }
-            let bucket = SnapshotFiles.bucket(storage.withUnsafeBytes { StableHash.hash($0) })
-            if job.buckets & (1 << UInt64(bucket)) != 0 { byBucket[bucket].append((key, storage)) }
+        // Keys by bucket, hottest first within each, with their rank among all.
+        var byBucket = [[(rank: UInt32, key: [UInt8])]](repeating: [], count: SnapshotFiles.bucketCount)
+        for (rank, key) in hotKeys.enumerated() {
+            let bucket = SnapshotFiles.bucket(key.withUnsafeBytes { StableHash.hash($0) })
+            if job.buckets & (1 << UInt64(bucket)) != 0 { byBucket[bucket].append((UInt32(truncatingIfNeeded: rank), key)) }
         }
         var written = 0
         var created: [String] = []
@@ -161,9 +160,11 @@ final class Snapshots: Sendable {
                 created.append(name)
                 do {
                     for entry in byBucket[bucket] {
-                        try entry.storage.withUnsafeBytes { storage in
-                            guard let record = try txn.get(disk.data, storage) else { return }
-                            try entry.key.withUnsafeBytes { try segment.add(key: $0, record: record) }
+                        try entry.key.withUnsafeBytes { key in
+                            try disk.withStorageKey(key) { storage in
+                                guard let record = try txn.get(disk.data, storage) else { return }
+                                try segment.add(rank: entry.rank, key: key, record: record)
+                            }
                         }
                     }
                     try segment.finish()
@@ -208,7 +209,7 @@ final class Snapshots: Sendable {
         }
     }
 
-    /// Journals from `from` on: the storage-key hashes of writes the segments may not hold.
+    /// Journals from `from` on: the user-key hashes of writes the segments may not hold.
     func changedSince(_ from: UInt64) -> Set<UInt64> {
         var hashes = Set<UInt64>()
         for number in Snapshots.journalNumbers(in: directory) where number >= from {

@@ -103,7 +103,7 @@ extension TieredStore {
                 let storageKey = disk.storageKey(k)
                 if header.flags.contains(.tombstone) {
                     memory.remove(k, hash: hash)
-                    writer.enqueue(storageKey, .delete(tombstone: record))
+                    writer.enqueue(storageKey, .delete(tombstone: record), keyHash: hash)
                     return true
                 }
                 let value = try record.withUnsafeBytes { try Record.value($0, header, compressor: compressor) }
@@ -113,7 +113,7 @@ extension TieredStore {
                 } else {
                     memory.remove(k, hash: hash)
                 }
-                writer.enqueue(storageKey, .put(record))
+                writer.enqueue(storageKey, .put(record), keyHash: hash)
                 return true
             }
         }
@@ -127,7 +127,7 @@ extension TieredStore {
             try locks.withLock(hash) {
                 try checkWritable()
                 memory.remove(k, hash: hash)
-                writer.enqueue(disk.storageKey(k), .delete(tombstone: nil))
+                writer.enqueue(disk.storageKey(k), .delete(tombstone: nil), keyHash: hash)
             }
         }
     }

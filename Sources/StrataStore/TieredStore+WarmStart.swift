@@ -70,76 +70,111 @@ extension TieredStore {
         }
     }
 
-    /// Streams the snapshot's segments into memory, several threads taking buckets in turn.
+    /// Streams the snapshot's segments into memory. Each thread takes a share of the memory
+    /// tier's shards and merges their buckets' segments by rank, so each shard is filled in its
+    /// old recency order (hottest first; later fills go to the cold end).
     private func loadSegments(_ manifest: SnapshotFiles.Manifest, start: UInt64) throws {
         let changed = writer.snapshots.changedSince(manifest.journalFrom)
+        let trustNothing = writer.snapshotUntrusted.load(ordering: .relaxed)
         counters.warmTotalKeys.store(Int(manifest.segments.reduce(0) { $0 + $1.entries }), ordering: .relaxed)
-        let nextBucket = Atomic<Int>(0)
-        let memoryFull = Atomic<Bool>(false)
-        let work: @Sendable () -> Void = { [self] in
+        let shardMask = memory.shardCount - 1
+        let threads = Self.warmThreads
+        let work: @Sendable (Int) -> Void = { [self] thread in
             _ = strata_set_thread_nice(10)
-            while !warmStop.load(ordering: .relaxed) && !memoryFull.load(ordering: .relaxed) {
-                let bucket = nextBucket.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard bucket < manifest.segments.count else { return }
-                let segment = manifest.segments[bucket]
-                guard segment.generation > 0 else { continue }
+            var readers: [SegmentReader] = []
+            for (bucket, segment) in manifest.segments.enumerated()
+            where segment.generation > 0 && (bucket & shardMask) % threads == thread {
                 let path = writer.snapshots.directory + "/" + SnapshotFiles.segmentName(bucket: bucket, generation: segment.generation)
                 do {
-                    if try loadSegment(path, bucket: bucket, changed: changed) { memoryFull.store(true, ordering: .relaxed) }
+                    let reader = try SegmentReader(path: path, bucket: bucket)
+                    if try reader.nextBlock() { readers.append(reader) }
                 } catch {
-                    logger.warning(
-                        "hot-set snapshot segment skipped; its keys are read from LMDB when asked for",
-                        metadata: ["segment": "\(path)", "reason": "\(error)"])
+                    skipped(path, error)
                 }
-                counters.warmNanoseconds.store(Int(monotonicNanoseconds() - start), ordering: .relaxed)
             }
+            merge(readers, changed: changed, trustNothing: trustNothing, start: start)
         }
-        let helpers = (1..<Self.warmThreads).map { _ in StoreThread(name: "strata-warm-start", work) }
-        work()
+        let helpers = (1..<threads).map { thread in StoreThread(name: "strata-warm-start") { work(thread) } }
+        work(0)
         for helper in helpers { helper.join() }
     }
 
-    /// Loads one segment; returns true once memory is full.
-    private func loadSegment(_ path: String, bucket: Int, changed: Set<UInt64>) throws -> Bool {
-        let reader = try SegmentReader(path: path, bucket: bucket)
+    private func skipped(_ path: String, _ error: any Error) {
+        logger.warning(
+            "hot-set snapshot segment skipped from here on; its keys are read from LMDB when asked for",
+            metadata: ["segment": "\(path)", "reason": "\(error)"])
+    }
+
+    /// Loads the entries of `readers` lowest rank first, until they end or memory is full.
+    private func merge(_ readers: [SegmentReader], changed: Set<UInt64>, trustNothing: Bool, start: UInt64) {
+        var readers = readers
+        var positions = [Int](repeating: 0, count: readers.count)
         var fullInARow = 0
+        var loaded = 0
         let floor = writer.floor
-        while try reader.nextBlock({ key, record in
-            guard fullInARow < 256 else { return }
-            let now = currentTimeMilliseconds()
-            let userHash = StableHash.hash(key)
-            let storageHash = disk.isDerived(key) ? disk.storageKey(key).withUnsafeBytes { StableHash.hash($0) } : userHash
-            let result: MemoryTier.FillResult? = locks.withLock(userHash) {
-                if memory.contains(key, hash: userHash) { return .present }
-                if changed.contains(storageHash) || writer.changedDuringWarmUp.withLock({ $0.contains(storageHash) }) {
-                    return loadFromDisk(key, hash: userHash)  // written since the snapshot: LMDB has the newest
-                }
-                // The block's checksum covered the record.
-                guard let header = try? Record.header(record, verify: false), !header.flags.contains(.tombstone),
-                    header.version > floor, header.expiry == 0 || header.expiry > now
-                else { return nil }
-                if let full = try? Record.fullKey(record, header), !full.elementsEqual(key) { return nil }
-                guard let stored = try? Record.storedValue(record, header) else { return nil }
-                if header.flags.contains(.compressed) {
-                    guard let value = try? compressor.decompress(stored, rawLength: header.rawLength) else { return nil }
-                    return value.withUnsafeBytes { memory.fill(key, hash: userHash, value: $0, expiry: header.expiry) }
-                }
-                guard stored.count == header.rawLength else { return nil }
-                return memory.fill(key, hash: userHash, value: stored, expiry: header.expiry)
+        while !readers.isEmpty && fullInARow < 256 && !warmStop.load(ordering: .relaxed) {
+            var next = 0
+            for i in 1..<readers.count where readers[i].entries[positions[i]].rank < readers[next].entries[positions[next]].rank {
+                next = i
+            }
+            let reader = readers[next]
+            let result = reader.withEntry(positions[next]) { key, record in
+                fill(key, record: record, floor: floor, changed: changed, trustNothing: trustNothing)
             }
             switch result {
             case .inserted?:
                 fullInARow = 0
+                loaded += 1
                 counters.add(counters.warmLoadedKeys)
-                counters.add(counters.warmLoadedBytes, key.count + record.count)
+                counters.add(counters.warmLoadedBytes, reader.entries[positions[next]].key.count + reader.entries[positions[next]].record.count)
             case .full?: fullInARow += 1
             default: break
             }
-        }) {
-            if fullInARow >= 256 { return true }
-            if warmStop.load(ordering: .relaxed) { return false }
+            positions[next] += 1
+            if positions[next] == reader.entries.count {
+                var more = false
+                do {
+                    more = try reader.nextBlock()
+                } catch {
+                    skipped(reader.path, error)
+                }
+                if more {
+                    positions[next] = 0
+                } else {
+                    readers.remove(at: next)
+                    positions.remove(at: next)
+                }
+            }
+            if loaded % 4096 == 0 {
+                counters.warmNanoseconds.store(Int(monotonicNanoseconds() - start), ordering: .relaxed)
+            }
         }
-        return false
+    }
+
+    /// Puts one snapshot entry into memory unless the key is there already or was written since
+    /// the snapshot (then its current value comes from LMDB).
+    private func fill(
+        _ key: UnsafeRawBufferPointer, record: UnsafeRawBufferPointer, floor: Version, changed: Set<UInt64>, trustNothing: Bool
+    ) -> MemoryTier.FillResult? {
+        let hash = StableHash.hash(key)
+        return locks.withLock(hash) {
+            if memory.contains(key, hash: hash) { return .present }
+            if trustNothing || changed.contains(hash) || writer.changedDuringWarmUp.withLock({ $0.contains(hash) }) {
+                return loadFromDisk(key, hash: hash)  // written since the snapshot: LMDB has the newest
+            }
+            // The block's checksum covered the record.
+            guard let header = try? Record.header(record, verify: false), !header.flags.contains(.tombstone),
+                header.version > floor, header.expiry == 0 || header.expiry > currentTimeMilliseconds()
+            else { return nil }
+            if let full = try? Record.fullKey(record, header), !full.elementsEqual(key) { return nil }
+            guard let stored = try? Record.storedValue(record, header) else { return nil }
+            if header.flags.contains(.compressed) {
+                guard let value = try? compressor.decompress(stored, rawLength: header.rawLength) else { return nil }
+                return value.withUnsafeBytes { memory.fill(key, hash: hash, value: $0, expiry: header.expiry) }
+            }
+            guard stored.count == header.rawLength else { return nil }
+            return memory.fill(key, hash: hash, value: stored, expiry: header.expiry)
+        }
     }
 
     /// Loads `key`'s current value from the write queue or LMDB (caller holds its stripe lock).

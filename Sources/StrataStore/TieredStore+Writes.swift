@@ -149,7 +149,7 @@ extension TieredStore {
             counters.add(counters.compressionBytesOut, compressedOut)
         }
         memory.set(key, hash: hash, value: value, expiry: expiresAt)
-        _ = writer.enqueue(disk.storageKey(key), .put(record))
+        _ = writer.enqueue(disk.storageKey(key), .put(record), keyHash: hash)
     }
 
     func remove(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) throws {
@@ -160,6 +160,6 @@ extension TieredStore {
             value: UnsafeRawBufferPointer(start: nil, count: 0), fullKey: disk.isDerived(key) ? key : nil,
             expiry: now + configuration.tombstoneTTL, version: version, tombstone: true,
             stamp: UInt32(truncatingIfNeeded: now / 1000), compressThreshold: Int.max, compressor: compressor)
-        _ = writer.enqueue(disk.storageKey(key), .delete(tombstone: tombstone))
+        _ = writer.enqueue(disk.storageKey(key), .delete(tombstone: tombstone), keyHash: hash)
     }
 }

@@ -183,7 +183,7 @@ extension Writer {
         if batch.clear != nil { snapshots.invalidate() }
         var hashes: [UInt64] = []
         hashes.reserveCapacity(batch.operations.count)
-        for (key, _) in batch.operations { hashes.append(key.hash) }
+        for (_, queued) in batch.operations { hashes.append(queued.keyHash) }
         try snapshots.record(hashes, sync: fsync != .never)
         let txn = try disk.env.beginWrite()
         if let clear = batch.clear { try disk.clear(clear.floor, full: clear.full, in: txn) }

@@ -12,10 +12,13 @@ extension Writer {
             let txn = try disk.env.beginWrite()
             // Bounded transactions, so a long log never needs more dirty pages than LMDB's spare map.
             let end = min(frames.count, index + 50_000)
-            for (kind, key, _) in frames[index..<end] where kind != .clear {
+            for (kind, key, record) in frames[index..<end] where kind != .clear {
                 // Newer than any snapshot record of the key: the warm start reads it from LMDB.
-                let hash = key.withUnsafeBytes { StableHash.hash($0) }
-                changedDuringWarmUp.withLock { _ = $0.insert(hash) }
+                if let hash = userKeyHash(storageKey: key, record: record) {
+                    changedDuringWarmUp.withLock { _ = $0.insert(hash) }
+                } else {
+                    snapshotUntrusted.store(true, ordering: .relaxed)
+                }
             }
             for (kind, key, record) in frames[index..<end] {
                 try key.withUnsafeBytes { k in
@@ -47,6 +50,18 @@ extension Writer {
             counters.diskItems.store(Int(read.stat(disk.data).ms_entries), ordering: .relaxed)
         } catch {
             reportIOError("reading the disk tier's size at open failed", error)
+        }
+    }
+
+    /// The XXH64 of the user key a storage key stands for: itself, or for a derived storage key the
+    /// full key its record carries (nil without a record).
+    func userKeyHash(storageKey: [UInt8], record: [UInt8]) -> UInt64? {
+        storageKey.withUnsafeBytes { k in
+            if k.count < disk.maxKeySize { return StableHash.hash(k) }  // a plain key is its own storage key
+            return record.withUnsafeBytes { r in
+                guard let header = try? Record.header(r, verify: false), let full = try? Record.fullKey(r, header) else { return nil }
+                return StableHash.hash(full)
+            }
         }
     }
 

@@ -32,6 +32,8 @@ final class Writer: Sendable {
     struct Queued: Sendable {
         var operation: Operation
         var sequence: UInt64
+        /// The user key's XXH64 (its stripe, shard and snapshot bucket).
+        var keyHash: UInt64
     }
 
     enum LogEntry: Sendable {
@@ -140,12 +142,15 @@ final class Writer: Sendable {
     let log: WriteAheadLog
     /// The hot-set snapshot and its journal.
     let snapshots: Snapshots
-    /// While the warm start runs: the storage-key hashes of every write since the store opened
+    /// While the warm start runs: the user-key hashes of every write since the store opened
     /// (and of the log's replayed writes), which the warm start must not overwrite from the
     /// snapshot. Recorded at enqueue, under the key's stripe lock, so the check the loader makes
     /// under that lock is exact.
     let changedDuringWarmUp = Locked(Set<UInt64>())
     let recordingChanges = Atomic<Bool>(false)
+    /// A replayed write's key could not be told (a long key deleted without a tombstone): the
+    /// warm start reads every key from LMDB rather than trust the snapshot.
+    let snapshotUntrusted = Atomic<Bool>(false)
     let counters: StoreCounters
     let fsync: FsyncMode
     let snapshotInterval: Duration?
@@ -192,9 +197,10 @@ final class Writer: Sendable {
 
     // MARK: Queue (any thread)
 
-    /// Queues `operation` for `storageKey`; returns its sequence number.
+    /// Queues `operation` for `storageKey` (of the user key whose XXH64 is `keyHash`); returns
+    /// its sequence number.
     @discardableResult
-    func enqueue(_ storageKey: [UInt8], _ operation: Operation) -> UInt64 {
+    func enqueue(_ storageKey: [UInt8], _ operation: Operation, keyHash: UInt64) -> UInt64 {
         let size: Int
         switch operation {
         case .put(let record): size = storageKey.count + record.count
@@ -202,12 +208,12 @@ final class Writer: Sendable {
         }
         let pendingKey = PendingKey(storageKey)
         if recordingChanges.load(ordering: .relaxed) {
-            changedDuringWarmUp.withLock { _ = $0.insert(pendingKey.hash) }
+            changedDuringWarmUp.withLock { _ = $0.insert(keyHash) }
         }
         let (sequence, wake) = state.withLock { s in
             let sequence = s.nextSequence
             s.nextSequence += 1
-            s.pending.set(Queued(operation: operation, sequence: sequence), for: pendingKey)
+            s.pending.set(Queued(operation: operation, sequence: sequence, keyHash: keyHash), for: pendingKey)
             s.pendingBytes += size
             backlog.store(s.pendingBytes + s.applyingBytes, ordering: .relaxed)
             s.log.append(.write(storageKey, operation))

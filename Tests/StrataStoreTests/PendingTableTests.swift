@@ -17,7 +17,7 @@ import Testing
                 model.removeAll()
             case 1..<60:
                 let sequence = UInt64(step)
-                table.set(Writer.Queued(operation: .put(key), sequence: sequence), for: PendingKey(key))
+                table.set(Writer.Queued(operation: .put(key), sequence: sequence, keyHash: 0), for: PendingKey(key))
                 model[key] = sequence
             default:
                 #expect(table[PendingKey(key)]?.sequence == model[key])
