@@ -1,67 +1,79 @@
 /// Redis' glob matching (`stringmatchlen`), for SCAN MATCH, KEYS and CONFIG GET:
 /// `*` any run, `?` one byte, `[abc]`, `[^abc]`, `[a-z]` classes, and `\x` to match `x` itself.
+///
+/// Every token but `*` matches exactly one byte, so on a mismatch only the last `*` needs to take
+/// one more byte: at most pattern × string steps, however many stars (a recursive matcher takes
+/// exponential time on `a*a*a*...b`, which a client could send to stall a node).
 enum GlobPattern {
     static func matches(_ pattern: [UInt8], _ string: [UInt8], caseInsensitive: Bool = false) -> Bool {
-        match(pattern[...], string[...], caseInsensitive, depth: 0)
+        let star = UInt8(ascii: "*")
+        var p = 0
+        var s = 0
+        var starAt = -1  // the token after the last star seen
+        var starMatched = 0  // bytes of `string` that star covers up to
+        while s < string.count {
+            if p < pattern.count && pattern[p] == star {
+                while p < pattern.count && pattern[p] == star { p += 1 }
+                if p == pattern.count { return true }
+                starAt = p
+                starMatched = s
+                continue
+            }
+            if p < pattern.count, let next = single(pattern, p, string[s], caseInsensitive) {
+                p = next
+                s += 1
+                continue
+            }
+            guard starAt >= 0 else { return false }
+            starMatched += 1
+            s = starMatched
+            p = starAt
+        }
+        while p < pattern.count && pattern[p] == star { p += 1 }
+        return p == pattern.count
     }
 
     private static func lower(_ b: UInt8, _ fold: Bool) -> UInt8 {
         fold && b >= 65 && b <= 90 ? b + 32 : b
     }
 
-    private static func match(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>, _ fold: Bool, depth: Int) -> Bool {
-        var p = p
-        var s = s
-        guard depth < 1000 else { return false }  // bounded recursion on pathological patterns
-        while let c = p.first {
-            switch c {
-            case UInt8(ascii: "*"):
-                while p.count > 1 && p[p.startIndex + 1] == UInt8(ascii: "*") { p = p.dropFirst() }
-                if p.count == 1 { return true }
-                var rest = s
-                while true {
-                    if match(p.dropFirst(), rest, fold, depth: depth + 1) { return true }
-                    if rest.isEmpty { return false }
-                    rest = rest.dropFirst()
+    /// If the one-byte token at `p` matches `c`, the index after it; nil otherwise.
+    private static func single(_ pattern: [UInt8], _ p: Int, _ c: UInt8, _ fold: Bool) -> Int? {
+        let n = pattern.count
+        let target = lower(c, fold)
+        switch pattern[p] {
+        case UInt8(ascii: "?"):
+            return p + 1
+        case UInt8(ascii: "["):
+            var i = p + 1
+            let negate = i < n && pattern[i] == UInt8(ascii: "^")
+            if negate { i += 1 }
+            var matched = false
+            while true {
+                if i < n && pattern[i] == UInt8(ascii: "\\") && n - i >= 2 {
+                    i += 1
+                    if lower(pattern[i], fold) == target { matched = true }
+                } else if i < n && pattern[i] == UInt8(ascii: "]") {
+                    break
+                } else if i >= n {
+                    i = n - 1  // an unclosed class runs to the end of the pattern, as in Redis
+                    break
+                } else if n - i >= 3 && pattern[i + 1] == UInt8(ascii: "-") {
+                    var lo = lower(pattern[i], fold)
+                    var hi = lower(pattern[i + 2], fold)
+                    if lo > hi { swap(&lo, &hi) }
+                    if target >= lo && target <= hi { matched = true }
+                    i += 2
+                } else if lower(pattern[i], fold) == target {
+                    matched = true
                 }
-            case UInt8(ascii: "?"):
-                if s.isEmpty { return false }
-                s = s.dropFirst()
-                p = p.dropFirst()
-            case UInt8(ascii: "["):
-                if s.isEmpty { return false }
-                p = p.dropFirst()
-                let negate = p.first == UInt8(ascii: "^")
-                if negate { p = p.dropFirst() }
-                var matched = false
-                let target = lower(s.first!, fold)
-                while let pc = p.first, pc != UInt8(ascii: "]") {
-                    if pc == UInt8(ascii: "\\") && p.count >= 2 {
-                        p = p.dropFirst()
-                        if lower(p.first!, fold) == target { matched = true }
-                    } else if p.count >= 3 && p[p.startIndex + 1] == UInt8(ascii: "-") && p[p.startIndex + 2] != UInt8(ascii: "]") {
-                        var lo = lower(pc, fold)
-                        var hi = lower(p[p.startIndex + 2], fold)
-                        if lo > hi { swap(&lo, &hi) }
-                        if target >= lo && target <= hi { matched = true }
-                        p = p.dropFirst(2)
-                    } else if lower(pc, fold) == target {
-                        matched = true
-                    }
-                    p = p.dropFirst()
-                }
-                if !p.isEmpty { p = p.dropFirst() }  // the ']'
-                if matched == negate { return false }
-                s = s.dropFirst()
-            case UInt8(ascii: "\\") where p.count >= 2:
-                p = p.dropFirst()
-                fallthrough
-            default:
-                guard let sc = s.first, lower(sc, fold) == lower(p.first!, fold) else { return false }
-                s = s.dropFirst()
-                p = p.dropFirst()
+                i += 1
             }
+            return matched != negate ? i + 1 : nil
+        case UInt8(ascii: "\\") where p + 1 < n:
+            return lower(pattern[p + 1], fold) == target ? p + 2 : nil
+        default:
+            return lower(pattern[p], fold) == target ? p + 1 : nil
         }
-        return s.isEmpty
     }
 }

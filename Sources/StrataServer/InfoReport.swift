@@ -63,7 +63,7 @@ enum InfoReport {
                     ("used_memory", String(stats.memoryBytes)), ("used_memory_human", human(stats.memoryBytes)),
                     ("used_memory_rss", String(rss)), ("used_memory_rss_human", human(rss)),
                     ("maxmemory", String(stats.memoryBudget)), ("maxmemory_human", human(stats.memoryBudget)),
-                    ("maxmemory_policy", "allkeys-lru"),
+                    ("maxmemory_policy", "allkeys-lru"), ("mem_allocator", "libc"),
                 ]
             case "persistence":
                 fields = [

@@ -19,6 +19,7 @@ What this file proves, on real processes on loopback:
   least once; afterwards DBSIZE and KEYS through every member agree with the keys written.
 - A single node keeps Redis' behaviour for DBSIZE, KEYS, SCAN, RANDOMKEY and FLUSHALL.
 """
+import random
 import shutil
 import threading
 import time
@@ -750,3 +751,33 @@ def test_a_single_node_keeps_redis_keyspace_behaviour(r):
     assert r.randomkey() == b"one"
     assert r.execute_command("FLUSHDB", "ASYNC")
     assert r.dbsize() == 0
+
+
+def test_glob_patterns_match_as_redis_does_and_stay_fast(r, redis_server):
+    """KEYS and SCAN MATCH against redis-server's own matcher, on random keys and patterns of
+    stars, ?, classes, ranges, negation and escapes; then a pattern whose stars a recursive
+    matcher takes exponential time on (Redis' own regression test)."""
+    ours, (theirs, _) = r, redis_server
+    rng = random.Random(16)
+    keys = {"".join(rng.choice("ab-]^\\[*?") for _ in range(rng.randint(0, 7))) for _ in range(300)}
+    keys.discard("")
+    for client in (ours, theirs):
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, "1")
+        pipe.execute()
+    tokens = ["a", "b", "*", "?", "[ab]", "[^a]", "[a-b]", "[b-a]", "\\*", "\\[", "[", "]", "-", "^", "[\\]]", "[a-]", "\\"]
+    for _ in range(400):
+        pattern = "".join(rng.choice(tokens) for _ in range(rng.randint(1, 6)))
+        assert sorted(ours.keys(pattern)) == sorted(theirs.keys(pattern)), f"KEYS {pattern!r}"
+    for _ in range(50):
+        pattern = "".join(rng.choice(tokens) for _ in range(rng.randint(1, 5)))
+        assert sorted(set(ours.scan_iter(match=pattern))) == sorted(set(theirs.scan_iter(match=pattern))), f"MATCH {pattern!r}"
+    long_key = "a" * 40
+    for client in (ours, theirs):
+        client.set(long_key, "1")
+    # A matcher that backtracks on every star never answers this (the client's 10 s socket
+    # timeout then fails the test).
+    nested = "a*" * 20 + "b"
+    assert ours.keys(nested) == theirs.keys(nested) == []
+    assert ours.ping()
