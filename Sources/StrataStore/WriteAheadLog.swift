@@ -29,7 +29,12 @@ final class WriteAheadLog: @unchecked Sendable {
     }
 
     let path: String
-    private let fd: Int32
+    private var fd: Int32
+    /// `wal.applying`: the log as it was when the batch being applied was taken. Appends go to a
+    /// new `wal` meanwhile, and the old file goes once the batch is in LMDB, so the log holds
+    /// about two batches' writes however long writes keep coming.
+    var applyingPath: String { path + ".applying" }
+    private(set) var hasApplying = false
 
     init(directory: String) throws {
         path = directory + "/wal"
@@ -37,6 +42,31 @@ final class WriteAheadLog: @unchecked Sendable {
         guard fd >= 0 else {
             throw StoreError(.directoryUnusable, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
+        hasApplying = access(applyingPath, F_OK) == 0
+    }
+
+    /// Moves the log aside as `wal.applying` and starts an empty one, unless a moved log still
+    /// waits for its batch (an apply failed and is retried).
+    func rotate() throws {
+        guard !hasApplying else { return }
+        guard rename(path, applyingPath) == 0 else {
+            throw StoreError(.storage, "write-ahead log rotation failed: \(String(cString: strerror(errno)))")
+        }
+        let next = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard next >= 0 else {
+            _ = rename(applyingPath, path)
+            throw StoreError(.storage, "cannot open a new write-ahead log: \(String(cString: strerror(errno)))")
+        }
+        Glibc.close(fd)
+        fd = next
+        hasApplying = true
+    }
+
+    /// Drops `wal.applying` once its batch is in LMDB and synced.
+    func dropApplied() {
+        guard hasApplying else { return }
+        unlink(applyingPath)
+        hasApplying = false
     }
 
     func close() {
@@ -96,8 +126,21 @@ final class WriteAheadLog: @unchecked Sendable {
         }
     }
 
-    /// Calls `body` for every intact frame in order; cuts off a torn tail. Returns the frame count.
+    /// Calls `body` for every intact frame in order, `wal.applying`'s first; cuts off a torn
+    /// tail. Returns the frame count.
     func replay(_ body: (Kind, [UInt8], [UInt8]) throws -> Void) throws -> Int {
+        var frames = 0
+        if hasApplying {
+            let old = open(applyingPath, O_RDWR | O_CLOEXEC)
+            if old >= 0 {
+                defer { Glibc.close(old) }
+                frames += try replay(old, body)
+            }
+        }
+        return frames + (try replay(fd, body))
+    }
+
+    private func replay(_ fd: Int32, _ body: (Kind, [UInt8], [UInt8]) throws -> Void) throws -> Int {
         let size = lseek(fd, 0, SEEK_END)
         guard size > 0 else { return 0 }
         var data = [UInt8](repeating: 0, count: Int(size))

@@ -126,6 +126,8 @@ extension Writer {
         }
         clocks.lastApply = monotonicNanoseconds()
         do {
+            // The log so far holds this batch: set it aside, new writes go to a new one.
+            try log.rotate()
             do {
                 try apply(batch, eviction: &eviction)
             } catch let error as LMDBError where error.isMapFull {
@@ -133,11 +135,8 @@ extension Writer {
                 try apply(batch, eviction: &eviction)
             }
             if fsync != .never { try timedSync { try disk.env.sync() } }
-            // Everything the log holds is now in LMDB (entries logged after this batch was taken
-            // were applied too, or will be logged again): empty it.
-            let logIsCurrent = state.withLock { $0.log.isEmpty }
-            if logIsCurrent { try log.reset() }
-            clocks.logUnsynced = false
+            // The set-aside log's writes are all in LMDB now.
+            log.dropApplied()
         } catch {
             let storeError = describe(error)
             counters.add(counters.writeErrors)

@@ -3,7 +3,9 @@ import Logging
 /// The write-ahead log side of the writer: replaying it at open, and appending queued writes.
 extension Writer {
     /// Re-applies what the write-ahead log holds (writes acknowledged before a crash), syncs, and
-    /// empties the log. Called once, before `start`.
+    /// empties the log. Called once, before `start`. A frame whose record is not newer than what
+    /// LMDB holds is skipped (the log set aside for a batch may outlive the batch's commit), and
+    /// a flush keeps records newer than itself.
     func recover() throws {
         var frames: [(WriteAheadLog.Kind, [UInt8], [UInt8])] = []
         _ = try log.replay { kind, key, record in frames.append((kind, key, record)) }
@@ -24,14 +26,17 @@ extension Writer {
                 try key.withUnsafeBytes { k in
                     switch kind {
                     case .put:
+                        guard try !heldIsNewer(record, k, txn) else { return }
                         try record.withUnsafeBytes { try txn.put(disk.data, k, $0) }
                         try txn.delete(disk.tombstones, k)
                     case .delete:
+                        let skip = try !record.isEmpty && heldIsNewer(record, k, txn)
+                        guard !skip else { return }
                         try txn.delete(disk.data, k)
                         if !record.isEmpty { try record.withUnsafeBytes { try txn.put(disk.tombstones, k, $0) } }
                     case .clear:
                         guard let clear = Clear(bytes: key) else { break }
-                        try disk.clear(clear.floor, full: clear.full, in: txn)
+                        try disk.clear(clear.floor, full: false, in: txn)
                         restoreFloor(clear.floor)
                     }
                 }
@@ -44,6 +49,7 @@ extension Writer {
             logger.info("replayed the write-ahead log", metadata: ["writes": "\(frames.count)"])
         }
         try log.reset()
+        log.dropApplied()
         do {
             let read = try disk.env.beginRead()
             counters.diskBytes.store(disk.usedBytes(read), ordering: .relaxed)
@@ -63,6 +69,19 @@ extension Writer {
                 return StableHash.hash(full)
             }
         }
+    }
+
+    /// Whether LMDB holds a record of `key` (value or tombstone) at least as new as `record`.
+    private func heldIsNewer(_ record: [UInt8], _ key: UnsafeRawBufferPointer, _ txn: borrowing LMDBTransaction) throws -> Bool {
+        guard let version = TieredStore.version(ofRecord: record) else { return false }
+        for dbi in [disk.data, disk.tombstones] {
+            if let held = try txn.get(dbi, key), let heldVersion = try? Record.header(held, verify: false).version,
+                heldVersion >= version
+            {
+                return true
+            }
+        }
+        return false
     }
 
     /// Appends the queued log entries to the write-ahead log (and syncs it under `always`).
