@@ -17,6 +17,9 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 int strata_set_thread_name(const char *name) {
 #if defined(__linux__)
@@ -60,4 +63,51 @@ int strata_set_thread_nice(int nice) {
     (void)nice;
     return ENOSYS;
 #endif
+}
+
+static uint32_t crc32c_table[256];
+static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
+static int crc32c_hardware = 0;
+
+static void crc32c_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc32c_table[i] = c;
+    }
+#if defined(__x86_64__)
+    unsigned int eax, ebx, ecx, edx;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx)) crc32c_hardware = (ecx & bit_SSE4_2) != 0;
+#endif
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(uint32_t crc, const unsigned char *p, size_t n) {
+    uint64_t c = crc;
+    while (n >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        c = __builtin_ia32_crc32di(c, word);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n > 0) {
+        c32 = __builtin_ia32_crc32qi(c32, *p++);
+        n--;
+    }
+    return c32;
+}
+#endif
+
+uint32_t strata_crc32c(uint32_t crc, const void *data, size_t length) {
+    pthread_once(&crc32c_once, crc32c_init);
+    const unsigned char *p = (const unsigned char *)data;
+    uint32_t c = ~crc;
+#if defined(__x86_64__)
+    if (crc32c_hardware) return ~crc32c_sse42(c, p, length);
+#endif
+    while (length-- > 0) c = crc32c_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
+    return ~c;
 }

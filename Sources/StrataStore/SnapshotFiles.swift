@@ -9,21 +9,22 @@ import Glibc
 /// - `b<bucket>-<generation>.seg`: the records (as stored: compressed, with their headers) of the
 ///   memory tier's keys whose hash falls in one of `bucketCount` buckets, hottest first. Header
 ///   `STRATASG` + u32 format + u32 bucket; then blocks of about 256 KiB:
-///   `[u32 payload length][u32 CRC-32 of payload][payload]`, payload entries
+///   `[u32 payload length][u32 CRC-32C of payload][payload]`, payload entries
 ///   `[u32 rank][u32 key length][user key][u32 record length][record]`; the rank is the key's place
 ///   in the memory tier's recency order when the segment was written (0: most recent).
 /// - `journal-<n>`: the XXH64 of the user key of every write applied to LMDB since the
-///   snapshot began (u64 each, in frames `[u32 count][u32 CRC-32][hashes]`), written and synced
+///   snapshot began (u64 each, in frames `[u32 count][u32 CRC-32C][hashes]`), written and synced
 ///   before the LMDB commit holding the writes. A snapshot record whose key is in a journal is
 ///   older than LMDB's; the loader reads that key from LMDB instead.
-/// - `MANIFEST`: `STRATAMF`, u32 format, u32 CRC-32 of the rest, then u64 generation, u64 the
+/// - `MANIFEST`: `STRATAMF`, u32 format, u32 CRC-32C of the rest, then u64 generation, u64 the
 ///   first journal not covered by the snapshot, u32 bucket count, and per bucket u64 generation
 ///   of its segment (0: none) and u64 entries. Replaced by rename, so it is whole or absent.
 ///
 /// A segment or manifest that is short, fails its checksum or has another format version is
 /// skipped with a log line: the keys it held are read from LMDB when asked for.
 enum SnapshotFiles {
-    static let format: UInt32 = 1
+    /// 2: CRC-32C checksums (1 used zlib's CRC-32).
+    static let format: UInt32 = 2
     static let bucketCount = 64
     static let blockBytes = 256 << 10
     static let segmentMagic = Array("STRATASG".utf8)
@@ -63,7 +64,7 @@ enum SnapshotFiles {
             }
             var out = manifestMagic
             append(format, to: &out)
-            append(body.withUnsafeBytes { Checksum.crc32($0) }, to: &out)
+            append(body.withUnsafeBytes { Checksum.crc32c($0) }, to: &out)
             return out + body
         }
 
@@ -73,7 +74,7 @@ enum SnapshotFiles {
             let version = read(UInt32.self, bytes, 8)
             guard version == format else { return .failure(.otherFormat(version)) }
             let body = Array(bytes[16...])
-            guard body.withUnsafeBytes({ Checksum.crc32($0) }) == read(UInt32.self, bytes, 12), body.count >= 20 else {
+            guard body.withUnsafeBytes({ Checksum.crc32c($0) }) == read(UInt32.self, bytes, 12), body.count >= 20 else {
                 return .failure(.damaged("manifest checksum mismatch"))
             }
             let count = Int(read(UInt32.self, body, 16))
@@ -195,7 +196,7 @@ final class SegmentWriter {
         guard !block.isEmpty else { return }
         var head: [UInt8] = []
         SnapshotFiles.append(UInt32(block.count), to: &head)
-        SnapshotFiles.append(block.withUnsafeBytes { Checksum.crc32($0) }, to: &head)
+        SnapshotFiles.append(block.withUnsafeBytes { Checksum.crc32c($0) }, to: &head)
         try file.write(head)
         try file.write(block)
         block.removeAll(keepingCapacity: true)
@@ -211,104 +212,93 @@ final class SegmentWriter {
     func abandon() { file.close() }
 }
 
-/// Reads a segment block by block, checking each block's checksum.
+/// Reads a segment block by block, checking each block's checksum, from a read-only mapping
+/// of the file (no copy out of the page cache).
 final class SegmentReader {
     let path: String
-    private let fd: Int32
-    private var buffer: [UInt8] = []
+    @exclusivity(unchecked) private var file: UnsafeRawBufferPointer
+    private var offset = 16
 
-    init(path: String, bucket: Int) throws {
-        self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SnapshotFiles.SnapshotError.io("cannot open \(path): \(SnapshotFiles.errnoText())") }
-        var header = [UInt8](repeating: 0, count: 16)
-        guard try readFully(&header, count: 16), Array(header[0..<8]) == SnapshotFiles.segmentMagic else {
-            Glibc.close(fd)
-            throw SnapshotFiles.SnapshotError.damaged("not a segment")
-        }
-        let version = SnapshotFiles.read(UInt32.self, header, 8)
-        guard version == SnapshotFiles.format else {
-            Glibc.close(fd)
-            throw SnapshotFiles.SnapshotError.otherFormat(version)
-        }
-        guard SnapshotFiles.read(UInt32.self, header, 12) == UInt32(bucket) else {
-            Glibc.close(fd)
-            throw SnapshotFiles.SnapshotError.damaged("segment of another bucket")
-        }
-    }
-
-    deinit { Glibc.close(fd) }
-
-    /// Reads up to `count` bytes into `into`; how many it got (fewer only at the end of the file).
-    private func read(_ into: inout [UInt8], count: Int) throws -> Int {
-        var offset = 0
-        while offset < count {
-            let n = into.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + offset, count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SnapshotFiles.SnapshotError.io("cannot read \(path): \(SnapshotFiles.errnoText())")
-            }
-            if n == 0 { break }
-            offset += n
-        }
-        return offset
-    }
-
-    private func readFully(_ into: inout [UInt8], count: Int) throws -> Bool {
-        try read(&into, count: count) == count
-    }
-
-    /// Where the entries of the block read last are in `buffer`.
+    /// Where the entries of the block read last are in the file.
     struct Entry {
         var rank: UInt32
         var key: Range<Int>
         var record: Range<Int>
     }
-    private(set) var entries: [Entry] = []
+    @exclusivity(unchecked) private(set) var entries: [Entry] = []
+
+    init(path: String, bucket: Int) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SnapshotFiles.SnapshotError.io("cannot open \(path): \(SnapshotFiles.errnoText())") }
+        defer { Glibc.close(fd) }
+        let size = Int(lseek(fd, 0, SEEK_END))
+        guard size >= 16 else { throw SnapshotFiles.SnapshotError.damaged("not a segment") }
+        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
+            throw SnapshotFiles.SnapshotError.io("cannot map \(path): \(SnapshotFiles.errnoText())")
+        }
+        _ = madvise(mapped, size, MADV_SEQUENTIAL)
+        file = UnsafeRawBufferPointer(start: mapped, count: size)
+        guard Array(file[0..<8]) == SnapshotFiles.segmentMagic else {
+            munmap(mapped, size)
+            throw SnapshotFiles.SnapshotError.damaged("not a segment")
+        }
+        let version = u32(8)
+        guard version == SnapshotFiles.format else {
+            munmap(mapped, size)
+            throw SnapshotFiles.SnapshotError.otherFormat(UInt32(version))
+        }
+        guard u32(12) == bucket else {
+            munmap(mapped, size)
+            throw SnapshotFiles.SnapshotError.damaged("segment of another bucket")
+        }
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: file.baseAddress), file.count) }
+
+    @inline(__always)
+    private func u32(_ at: Int) -> Int { Int(UInt32(littleEndian: file.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
 
     /// Reads the next block into `entries`; false at the end of the segment. Throws for a block
     /// that is short (torn) or fails its checksum.
     func nextBlock() throws -> Bool {
         entries.removeAll(keepingCapacity: true)
-        var head = [UInt8](repeating: 0, count: 8)
-        let got = try read(&head, count: 8)
-        if got == 0 { return false }
-        guard got == 8 else { throw SnapshotFiles.SnapshotError.damaged("torn block header") }
-        let length = Int(SnapshotFiles.read(UInt32.self, head, 0))
-        let crc = SnapshotFiles.read(UInt32.self, head, 4)
-        guard length > 0, length <= 1 << 30 else { throw SnapshotFiles.SnapshotError.damaged("block length \(length)") }
-        if buffer.count < length { buffer = [UInt8](repeating: 0, count: length) }
-        guard try readFully(&buffer, count: length) else { throw SnapshotFiles.SnapshotError.damaged("torn block") }
-        try buffer.withUnsafeBytes { raw in
-            let payload = UnsafeRawBufferPointer(rebasing: raw[0..<length])
-            guard Checksum.crc32(payload) == crc else { throw SnapshotFiles.SnapshotError.damaged("block checksum mismatch") }
-            var offset = 0
-            func u32() throws -> Int {
-                guard offset + 4 <= length else { throw SnapshotFiles.SnapshotError.damaged("entry") }
-                defer { offset += 4 }
-                return Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-            }
-            while offset < length {
-                let rank = UInt32(try u32())
-                let keyLength = try u32()
-                guard offset + keyLength <= length else { throw SnapshotFiles.SnapshotError.damaged("entry") }
-                let key = offset..<offset + keyLength
-                offset += keyLength
-                let recordLength = try u32()
-                guard offset + recordLength <= length else { throw SnapshotFiles.SnapshotError.damaged("entry") }
-                entries.append(Entry(rank: rank, key: key, record: offset..<offset + recordLength))
-                offset += recordLength
-            }
+        if offset == file.count { return false }
+        guard offset + 8 <= file.count else { throw SnapshotFiles.SnapshotError.damaged("torn block header") }
+        let length = u32(offset)
+        let crc = UInt32(u32(offset + 4))
+        let start = offset + 8
+        guard length > 0, start + length <= file.count else { throw SnapshotFiles.SnapshotError.damaged("torn block") }
+        let end = start + length
+        guard Checksum.crc32c(UnsafeRawBufferPointer(rebasing: file[start..<end])) == crc else {
+            throw SnapshotFiles.SnapshotError.damaged("block checksum mismatch")
         }
+        var at = start
+        func next() throws -> Int {
+            guard at + 4 <= end else { throw SnapshotFiles.SnapshotError.damaged("entry") }
+            defer { at += 4 }
+            return u32(at)
+        }
+        while at < end {
+            let rank = UInt32(try next())
+            let keyLength = try next()
+            guard at + keyLength <= end else { throw SnapshotFiles.SnapshotError.damaged("entry") }
+            let key = at..<at + keyLength
+            at += keyLength
+            let recordLength = try next()
+            guard at + recordLength <= end else { throw SnapshotFiles.SnapshotError.damaged("entry") }
+            entries.append(Entry(rank: rank, key: key, record: at..<at + recordLength))
+            at += recordLength
+        }
+        offset = end
         return true
     }
 
     /// Calls `body` with entry `index` of the block read last.
+    @inline(__always)
     func withEntry<R>(_ index: Int, _ body: (_ key: UnsafeRawBufferPointer, _ record: UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let entry = entries[index]
-        return try buffer.withUnsafeBytes { raw in
-            try body(UnsafeRawBufferPointer(rebasing: raw[entry.key]), UnsafeRawBufferPointer(rebasing: raw[entry.record]))
-        }
+        return try body(UnsafeRawBufferPointer(rebasing: file[entry.key]), UnsafeRawBufferPointer(rebasing: file[entry.record]))
     }
 }
 
@@ -321,7 +311,7 @@ enum SnapshotJournal {
         for hash in hashes { SnapshotFiles.append(hash, to: &body) }
         var out: [UInt8] = []
         SnapshotFiles.append(UInt32(hashes.count), to: &out)
-        SnapshotFiles.append(body.withUnsafeBytes { Checksum.crc32($0) }, to: &out)
+        SnapshotFiles.append(body.withUnsafeBytes { Checksum.crc32c($0) }, to: &out)
         return out + body
     }
 
@@ -335,7 +325,7 @@ enum SnapshotJournal {
             let crc = SnapshotFiles.read(UInt32.self, bytes, offset + 4)
             let end = offset + 8 + count * 8
             guard end <= bytes.count else { return }
-            let ok = bytes.withUnsafeBytes { Checksum.crc32(UnsafeRawBufferPointer(rebasing: $0[(offset + 8)..<end])) == crc }
+            let ok = bytes.withUnsafeBytes { Checksum.crc32c(UnsafeRawBufferPointer(rebasing: $0[(offset + 8)..<end])) == crc }
             guard ok else { return }
             for i in 0..<count { hashes.insert(SnapshotFiles.read(UInt64.self, bytes, offset + 8 + i * 8)) }
             offset = end

@@ -109,16 +109,21 @@ extension TieredStore {
     private func merge(_ readers: [SegmentReader], changed: Set<UInt64>, trustNothing: Bool, start: UInt64) {
         var readers = readers
         var positions = [Int](repeating: 0, count: readers.count)
+        // The rank at each reader's position, kept apart so the scan for the lowest is a tight loop.
+        var heads = readers.map { $0.entries[0].rank }
         var fullInARow = 0
         var loaded = 0
         let floor = writer.floor
         while !readers.isEmpty && fullInARow < 256 && !warmStop.load(ordering: .relaxed) {
             var next = 0
-            for i in 1..<readers.count where readers[i].entries[positions[i]].rank < readers[next].entries[positions[next]].rank {
+            var lowest = heads[0]
+            for i in 1..<heads.count where heads[i] < lowest {
                 next = i
+                lowest = heads[i]
             }
             let reader = readers[next]
-            let result = reader.withEntry(positions[next]) { key, record in
+            let position = positions[next]
+            let result = reader.withEntry(position) { key, record in
                 fill(key, record: record, floor: floor, changed: changed, trustNothing: trustNothing)
             }
             switch result {
@@ -126,12 +131,14 @@ extension TieredStore {
                 fullInARow = 0
                 loaded += 1
                 counters.add(counters.warmLoadedKeys)
-                counters.add(counters.warmLoadedBytes, reader.entries[positions[next]].key.count + reader.entries[positions[next]].record.count)
+                counters.add(counters.warmLoadedBytes, reader.entries[position].key.count + reader.entries[position].record.count)
             case .full?: fullInARow += 1
             default: break
             }
             positions[next] += 1
-            if positions[next] == reader.entries.count {
+            if positions[next] < reader.entries.count {
+                heads[next] = reader.entries[positions[next]].rank
+            } else {
                 var more = false
                 do {
                     more = try reader.nextBlock()
@@ -140,9 +147,11 @@ extension TieredStore {
                 }
                 if more {
                     positions[next] = 0
+                    heads[next] = reader.entries[0].rank
                 } else {
                     readers.remove(at: next)
                     positions.remove(at: next)
+                    heads.remove(at: next)
                 }
             }
             if loaded % 4096 == 0 {

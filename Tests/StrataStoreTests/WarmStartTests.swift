@@ -53,6 +53,18 @@ import Testing
 
     // MARK: The segment snapshot
 
+    /// The check value of CRC-32C (RFC 3720), whichever path computes it, in one piece or several.
+    @Test func crc32cMatchesTheStandardCheckValue() {
+        let data = Array("123456789".utf8)
+        #expect(data.withUnsafeBytes { Checksum.crc32c($0) } == 0xE306_9283)
+        let long = [UInt8]((0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let whole = long.withUnsafeBytes { Checksum.crc32c($0) }
+        let split = long.withUnsafeBytes { raw in
+            Checksum.crc32c(UnsafeRawBufferPointer(rebasing: raw[13...]), continuing: Checksum.crc32c(UnsafeRawBufferPointer(rebasing: raw[..<13])))
+        }
+        #expect(whole == split)
+    }
+
     func segments(_ path: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: path + "/snapshot").filter { $0.hasSuffix(".seg") }.sorted()
     }

@@ -19,4 +19,12 @@ int strata_affinity_cpu_count(void);
 /// Returns 0, or an errno value (ENOSYS where threads have no priority of their own).
 int strata_set_thread_nice(int nice);
 
+#include <stddef.h>
+#include <stdint.h>
+
+/// CRC-32C (Castagnoli) of `length` bytes, continuing `crc` (0 to start): with the CPU's crc32
+/// instruction where it has one (SSE 4.2), else a table. For the hot-set snapshot's blocks,
+/// which a warm start checks at memory speed.
+uint32_t strata_crc32c(uint32_t crc, const void *data, size_t length);
+
 #endif
