@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import CStrataSystem
 import Synchronization
 
 #if canImport(Glibc)
@@ -42,6 +43,9 @@ final class Snapshots: Sendable {
     /// One snapshot to write: which buckets, and where the journal was cut.
     struct Job: Sendable {
         var buckets: UInt64
+        /// At shutdown: write on `threads` threads at normal priority; otherwise in the background.
+        var urgent = false
+        var threads = 1
         /// The journal begun with it: everything from it on is newer than what this job reads.
         var journalFrom: UInt64
         var invalidations: UInt64
@@ -150,34 +154,54 @@ final class Snapshots: Sendable {
             let bucket = SnapshotFiles.bucket(key.withUnsafeBytes { StableHash.hash($0) })
             if job.buckets & (1 << UInt64(bucket)) != 0 { byBucket[bucket].append((UInt32(truncatingIfNeeded: rank), key)) }
         }
-        var written = 0
-        var created: [String] = []
-        do {
-            let txn = try disk.env.beginRead()
-            for bucket in 0..<SnapshotFiles.bucketCount where job.buckets & (1 << UInt64(bucket)) != 0 {
-                let name = SnapshotFiles.segmentName(bucket: bucket, generation: generation)
-                let segment = try SegmentWriter(path: directory + "/" + name, bucket: bucket)
-                created.append(name)
-                do {
-                    for entry in byBucket[bucket] {
-                        try entry.key.withUnsafeBytes { key in
-                            try disk.withStorageKey(key) { storage in
-                                guard let record = try txn.get(disk.data, storage) else { return }
-                                try segment.add(rank: entry.rank, key: key, record: record)
+        // Buckets are split between `threads` threads, each with its own LMDB read transaction.
+        let results = Locked<[(bucket: Int, entries: UInt64)]>([])
+        let failure = Locked<(any Error)?>(nil)
+        let buckets = (0..<SnapshotFiles.bucketCount).filter { job.buckets & (1 << UInt64($0)) != 0 }
+        let lists = byBucket
+        let directory = self.directory
+        let work: @Sendable (Int) -> Void = { thread in
+            if !job.urgent { _ = strata_set_thread_nice(10) }
+            do {
+                let txn = try disk.env.beginRead()
+                for bucket in buckets where bucket % job.threads == thread && failure.withLock({ $0 == nil }) {
+                    let name = SnapshotFiles.segmentName(bucket: bucket, generation: generation)
+                    let segment = try SegmentWriter(path: directory + "/" + name, bucket: bucket)
+                    do {
+                        for entry in lists[bucket] {
+                            try entry.key.withUnsafeBytes { key in
+                                try disk.withStorageKey(key) { storage in
+                                    guard let record = try txn.get(disk.data, storage) else { return }
+                                    try segment.add(rank: entry.rank, key: key, record: record)
+                                }
                             }
                         }
+                        try segment.finish()
+                    } catch {
+                        segment.abandon()
+                        unlink(directory + "/" + name)
+                        throw error
                     }
-                    try segment.finish()
-                } catch {
-                    segment.abandon()
-                    throw error
+                    let entries = segment.entries
+                    results.withLock { $0.append((bucket, entries)) }
                 }
-                segments[bucket] = (generation, segment.entries)
-                written += Int(segment.entries)
+            } catch {
+                failure.withLock { $0 = $0 ?? error }
             }
-        } catch {
-            for name in created { unlink(directory + "/" + name) }
+        }
+        let helpers = (1..<max(1, job.threads)).map { thread in StoreThread(name: "strata-snapshot") { work(thread) } }
+        work(0)
+        for helper in helpers { helper.join() }
+        if let error = failure.withLock({ $0 }) {
+            for (bucket, _) in results.withLock({ $0 }) {
+                unlink(directory + "/" + SnapshotFiles.segmentName(bucket: bucket, generation: generation))
+            }
             throw error
+        }
+        var written = 0
+        for (bucket, entries) in results.withLock({ $0 }) {
+            segments[bucket] = (generation, entries)
+            written += Int(entries)
         }
         SnapshotFiles.syncDirectory(directory)
         let manifest = SnapshotFiles.Manifest(generation: generation, journalFrom: job.journalFrom, segments: segments)

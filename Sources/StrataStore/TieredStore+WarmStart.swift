@@ -167,8 +167,8 @@ extension TieredStore {
     ) -> MemoryTier.FillResult? {
         let hash = StableHash.hash(key)
         return locks.withLock(hash) {
-            if memory.contains(key, hash: hash) { return .present }
-            if trustNothing || changed.contains(hash) || writer.changedDuringWarmUp.withLock({ $0.contains(hash) }) {
+            // (A key already in memory is left as it is: `fill` answers `.present`.)
+            if trustNothing || changed.contains(hash) || writer.changedSinceOpen(hash) {
                 return loadFromDisk(key, hash: hash)  // written since the snapshot: LMDB has the newest
             }
             // The block's checksum covered the record.

@@ -18,6 +18,7 @@ extension Writer {
                 // Newer than any snapshot record of the key: the warm start reads it from LMDB.
                 if let hash = userKeyHash(storageKey: key, record: record) {
                     changedDuringWarmUp.withLock { _ = $0.insert(hash) }
+                    changesRecorded.wrappingAdd(1, ordering: .relaxed)
                 } else {
                     snapshotUntrusted.store(true, ordering: .relaxed)
                 }

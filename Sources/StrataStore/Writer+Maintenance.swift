@@ -64,7 +64,13 @@ extension Writer {
         }
         let churn = memory.counters.evictions + counters.promotions.load(ordering: .relaxed)
         let drifted = churn - clocks.churnAtSnapshot > max(1024, memory.counters.items / 10)
-        guard let job = snapshots.begin(drifted: drifted) else { return }  // one is under way
+        guard var begun = snapshots.begin(drifted: drifted) else { return }  // one is under way
+        if stopping {
+            // Nothing else runs now: the sooner the snapshot is written, the sooner the node exits.
+            begun.urgent = true
+            begun.threads = 2
+        }
+        let job = begun
         clocks.churnAtSnapshot = churn
         let (snapshots, memory, disk, logger) = (self.snapshots, self.memory, self.disk, self.logger)
         let work: @Sendable () -> Void = { [self] in

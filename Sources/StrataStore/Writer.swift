@@ -148,6 +148,14 @@ final class Writer: Sendable {
     /// under that lock is exact.
     let changedDuringWarmUp = Locked(Set<UInt64>())
     let recordingChanges = Atomic<Bool>(false)
+    /// How many writes `changedDuringWarmUp` has had: while none, the loader skips its lock.
+    let changesRecorded = Atomic<Int>(0)
+
+    /// Whether the key with this hash was written since the store opened (while the warm start
+    /// runs). The caller holds the key's stripe lock, as every writer of the key does.
+    func changedSinceOpen(_ keyHash: UInt64) -> Bool {
+        changesRecorded.load(ordering: .relaxed) > 0 && changedDuringWarmUp.withLock { $0.contains(keyHash) }
+    }
     /// A replayed write's key could not be told (a long key deleted without a tombstone): the
     /// warm start reads every key from LMDB rather than trust the snapshot.
     let snapshotUntrusted = Atomic<Bool>(false)
@@ -209,6 +217,7 @@ final class Writer: Sendable {
         let pendingKey = PendingKey(storageKey)
         if recordingChanges.load(ordering: .relaxed) {
             changedDuringWarmUp.withLock { _ = $0.insert(keyHash) }
+            changesRecorded.wrappingAdd(1, ordering: .relaxed)
         }
         let (sequence, wake) = state.withLock { s in
             let sequence = s.nextSequence
