@@ -174,9 +174,12 @@ extension Writer {
         noteApplied(bytes: batch.bytes, &clocks)
     }
 
-    /// Writes one batch (and any maintenance) in one LMDB transaction, evicting if the budget nears.
+    /// Writes one batch (and any maintenance) in LMDB transactions of `commitEveryKeys` keys,
+    /// evicting if the budget nears. A crash between two of them loses nothing: the log still
+    /// holds the whole batch, and replaying it is idempotent.
     private func apply(_ batch: Batch, eviction: inout DiskTier.EvictionState) throws {
-        let txn = try disk.env.beginWrite()
+        var txn = try disk.env.beginWrite()
+        var keysInTransaction = 0
         if batch.clear {
             try txn.clear(disk.data)
             try txn.clear(disk.tombstones)
@@ -184,6 +187,12 @@ extension Writer {
         }
         let hasTombstones = txn.stat(disk.tombstones).ms_entries > 0
         for (key, queued) in batch.operations {
+            if keysInTransaction == Writer.commitEveryKeys {
+                try txn.commit()
+                txn = try disk.env.beginWrite()
+                keysInTransaction = 0
+            }
+            keysInTransaction += 1
             try key.bytes.withUnsafeBytes { k in
                 switch queued.operation {
                 case .put(let record):

@@ -91,6 +91,17 @@ extension Writer {
         }
         guard now - clocks.quietSince >= Self.quietBeforeTrim.nanoseconds else { return }
         clocks.trimWanted = false
+        // The pending tables keep their slots between batches (no regrowing under the lock while
+        // writes come in); once the burst is over, give them back, or a burst's tables (tens of
+        // MiB for a few hundred thousand keys) would stay for good.
+        clocks.spare = PendingTable()
+        let released: PendingTable? = state.withLock { s in
+            guard s.pending.isEmpty, s.pending.capacity > 0 else { return nil }
+            var emptied = PendingTable()
+            swap(&emptied, &s.pending)
+            return emptied
+        }
+        _ = released  // freed here, outside the lock
         _ = strata_malloc_trim()
     }
 
