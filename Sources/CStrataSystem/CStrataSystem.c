@@ -46,6 +46,15 @@ int strata_malloc_set_arena_max(int count) {
 #endif
 }
 
+int strata_malloc_set_mmap_threshold(int bytes) {
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
+    return mallopt(M_MMAP_THRESHOLD, bytes) == 1 ? 1 : 0;
+#else
+    (void)bytes;
+    return 0;
+#endif
+}
+
 int strata_heap_statistics(strata_heap_stats *stats) {
     memset(stats, 0, sizeof(*stats));
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))

@@ -54,11 +54,18 @@ public enum ProcessMemory {
         return value * 1024
     }
 
-    /// Caps glibc's malloc arenas at `count` (call before the event loops start). Each thread that
-    /// meets a locked arena gets one of its own, up to 8 per core; a write burst leaves free heap
-    /// in every one of them that the others cannot reuse. Returns whether the allocator took it.
+    /// Sets up glibc's allocator for a long-lived cache (call before the event loops start):
+    /// - at most `arenas` arenas: each thread that meets a locked arena gets one of its own, up
+    ///   to 8 per core, and a write burst leaves free heap in every one of them that the others
+    ///   cannot reuse;
+    /// - a fixed mmap threshold of `mmapThreshold` bytes, so large transient arrays (the writer's
+    ///   tables, log buffers) always get mappings of their own and go back to the kernel when
+    ///   freed, instead of leaving holes among the memory tier's entries.
+    /// Returns whether the allocator took both.
     @discardableResult
-    public static func limitMallocArenas(_ count: Int) -> Bool {
-        strata_malloc_set_arena_max(Int32(clamping: count)) == 1
+    public static func configureAllocator(arenas: Int = 2, mmapThreshold: Int = 256 << 10) -> Bool {
+        let a = strata_malloc_set_arena_max(Int32(clamping: arenas)) == 1
+        let m = strata_malloc_set_mmap_threshold(Int32(clamping: mmapThreshold)) == 1
+        return a && m
     }
 }

@@ -8,16 +8,18 @@ import Darwin
 /// `MemoryTier` puts each table behind its shard's lock.
 ///
 /// Nothing here is a Swift object. An entry is one `malloc` block,
-/// `[key length u32][value length u32][expiry i64][key][value]`; its slot holds the block's address
+/// `[key length u32][value length u32][expiry i64, only if it expires][key][value]` (the key
+/// length's top bit says whether the expiry is there); its slot holds the block's address
 /// and the LRU links as 32-bit slot numbers; the index is open addressing with linear probing, one
 /// `UInt64` per bucket: the upper 32 bits of the key's hash (the tag, which also picks the home
 /// bucket) and the slot number + 1 (0 marks an empty bucket). Deletion shifts later entries back,
 /// so there are no tombstones and lookups stay short. Get, set and evict are O(1) and cost no
 /// reference counting.
 ///
-/// Accounting: an entry is charged `key + value + entryOverhead` bytes (its 16-byte header plus 16
-/// for malloc's chunk header and rounding); the slot array and index are charged at their allocated
-/// size. `usedBytes` is that sum, and it is what the budget bounds.
+/// Accounting: an entry is charged the malloc chunk its block takes (glibc: the block plus an
+/// 8-byte header, rounded up to 16, at least 32), so its key, value, header and malloc's overhead;
+/// the slot array and index are charged at their allocated size. `usedBytes` is that sum, and it
+/// is what the budget bounds.
 /// `@unchecked Sendable`: it owns raw memory, and every use is under its shard's lock.
 struct LRUTable: ~Copyable, @unchecked Sendable {
     struct Slot {
@@ -26,8 +28,11 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         var next: UInt32
     }
 
-    static let entryOverhead = 32
-    static let blockHeader = 16
+    /// The block header without an expiry, and with one.
+    static let blockHeader = 8
+    static let expiringBlockHeader = 16
+    /// The key length's top bit: the block holds an expiry.
+    private static let expiresFlag: UInt32 = 1 << 31
     private static let none = UInt32.max
     private static let maxLoadNumerator = 4  // grow the index beyond 4/5 full...
     private static let maxLoadDenominator = 5
@@ -71,15 +76,32 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     /// Everything this table is charged for.
     var usedBytes: Int { entryBytes + structuralBytes }
 
-    static func charge(keyCount: Int, valueCount: Int) -> Int {
-        keyCount + valueCount + entryOverhead
+    /// What an entry of these sizes is charged: the malloc chunk of its block.
+    static func charge(keyCount: Int, valueCount: Int, expires: Bool = false) -> Int {
+        let block = (expires ? expiringBlockHeader : blockHeader) + keyCount + valueCount
+        return max(32, (block + 8 + 15) & ~15)
+    }
+
+    @inline(__always)
+    private static func charge(_ block: UnsafeMutableRawPointer) -> Int {
+        charge(keyCount: keyCount(block), valueCount: valueCount(block), expires: expires(block))
     }
 
     // MARK: Blocks
 
     @inline(__always)
     private static func keyCount(_ block: UnsafeMutableRawPointer) -> Int {
-        Int(block.load(as: UInt32.self))
+        Int(block.load(as: UInt32.self) & ~expiresFlag)
+    }
+
+    @inline(__always)
+    private static func expires(_ block: UnsafeMutableRawPointer) -> Bool {
+        block.load(as: UInt32.self) & expiresFlag != 0
+    }
+
+    @inline(__always)
+    private static func keyOffset(_ block: UnsafeMutableRawPointer) -> Int {
+        expires(block) ? expiringBlockHeader : blockHeader
     }
 
     @inline(__always)
@@ -89,29 +111,30 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
 
     @inline(__always)
     private static func expiry(_ block: UnsafeMutableRawPointer) -> Int64 {
-        block.load(fromByteOffset: 8, as: Int64.self)
+        expires(block) ? block.load(fromByteOffset: 8, as: Int64.self) : 0
     }
 
     @inline(__always)
     private static func key(_ block: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: block + blockHeader, count: keyCount(block))
+        UnsafeRawBufferPointer(start: block + keyOffset(block), count: keyCount(block))
     }
 
     @inline(__always)
     private static func value(_ block: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: block + blockHeader + keyCount(block), count: valueCount(block))
+        UnsafeRawBufferPointer(start: block + keyOffset(block) + keyCount(block), count: valueCount(block))
     }
 
     private static func makeBlock(
         key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expiry: Int64
     ) -> UnsafeMutableRawPointer {
-        let block = malloc(blockHeader + key.count + value.count)!
-        block.storeBytes(of: UInt32(key.count), as: UInt32.self)
+        let header = expiry != 0 ? expiringBlockHeader : blockHeader
+        let block = malloc(header + key.count + value.count)!
+        block.storeBytes(of: UInt32(key.count) | (expiry != 0 ? expiresFlag : 0), as: UInt32.self)
         block.storeBytes(of: UInt32(value.count), toByteOffset: 4, as: UInt32.self)
-        block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self)
-        if let k = key.baseAddress, key.count > 0 { (block + blockHeader).copyMemory(from: k, byteCount: key.count) }
+        if expiry != 0 { block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self) }
+        if let k = key.baseAddress, key.count > 0 { (block + header).copyMemory(from: k, byteCount: key.count) }
         if let v = value.baseAddress, value.count > 0 {
-            (block + blockHeader + key.count).copyMemory(from: v, byteCount: value.count)
+            (block + header + key.count).copyMemory(from: v, byteCount: value.count)
         }
         return block
     }
@@ -285,7 +308,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     private mutating func removeEntry(bucket: Int) {
         let s = slotNumber(atBucket: bucket)
         let block = slots[s].block!
-        entryBytes -= LRUTable.charge(keyCount: LRUTable.keyCount(block), valueCount: LRUTable.valueCount(block))
+        entryBytes -= LRUTable.charge(block)
         free(block)
         unlink(s)
         removeIndex(at: bucket)
@@ -332,15 +355,15 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     ) -> (stored: Bool, evicted: Int) {
         let existing = findBucket(key, hash: hash)
         if onlyIfAbsent && existing != nil { return (false, 0) }
-        let charge = LRUTable.charge(keyCount: key.count, valueCount: value.count)
+        let charge = LRUTable.charge(keyCount: key.count, valueCount: value.count, expires: expiry != 0)
         if let existing {
             let s = slotNumber(atBucket: existing)
             let block = slots[s].block!
-            if LRUTable.valueCount(block) == value.count {
+            if LRUTable.valueCount(block) == value.count && LRUTable.expires(block) == (expiry != 0) {
                 // Same size: overwrite in place (no free, no malloc, no index change).
-                block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self)
+                if expiry != 0 { block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self) }
                 if let v = value.baseAddress, value.count > 0 {
-                    (block + LRUTable.blockHeader + key.count).copyMemory(from: v, byteCount: value.count)
+                    (block + LRUTable.keyOffset(block) + key.count).copyMemory(from: v, byteCount: value.count)
                 }
                 touch(s)
                 return (true, 0)

@@ -10,7 +10,8 @@ extension Writer {
     /// How long the node must see no reads or writes before a wanted `malloc_trim` runs, because
     /// the trim holds each malloc arena's lock while it walks it and would stall an event loop.
     static let quietBeforeTrim: Duration = .milliseconds(300)
-    /// A batch at least this big is part of a write burst (a backlog built up): trim after it.
+    /// A batch at least this big (or a full `applyAtBytes` batch) is part of a write burst (a
+    /// backlog built up): trim after it.
     static let burstBytes = 8 << 20
     /// Steady writes trim once per this many bytes applied.
     static let trimEveryBytes = 256 << 20
@@ -72,7 +73,7 @@ extension Writer {
     /// trim after every apply costs madvise calls and page faults, so it waits for a burst to end.
     func noteApplied(bytes: Int, _ clocks: inout Clocks) {
         clocks.appliedSinceTrim += bytes
-        if bytes >= Self.burstBytes || clocks.appliedSinceTrim >= Self.trimEveryBytes {
+        if bytes >= min(Self.burstBytes, applyAtBytes) || clocks.appliedSinceTrim >= Self.trimEveryBytes {
             clocks.trimWanted = true
             clocks.appliedSinceTrim = 0
         }

@@ -87,7 +87,7 @@ final class Writer: Sendable {
 
     /// Apply to LMDB sooner than `applyInterval` when this many keys are pending, to bound the batch.
     static let applyAtKeys = 200_000
-    /// ...or this many bytes: 16 MiB, or a tenth of the disk budget or a 32nd of the memory budget
+    /// ...or this many bytes: 4 MiB, or a tenth of the disk budget or a 32nd of the memory budget
     /// if smaller (at least 1 MiB), because one apply must fit in LMDB's spare map, and the queued
     /// records are heap the memory budget pays for.
     let applyAtBytes: Int
@@ -102,11 +102,11 @@ final class Writer: Sendable {
     let backlog = Atomic<Int>(0)
 
     /// Queued and applying bytes past which writers should wait: a sixteenth of the memory budget
-    /// (at most 32 MiB, at least two batches), so a burst is absorbed at memory speed while a
+    /// (at most 8 MiB, at least two batches), so a burst is absorbed at memory speed while a
     /// sustained load runs at the speed LMDB takes it, and the process cannot grow without limit.
-    /// The heap behind it is about twice these bytes for small values (key and record arrays, the
-    /// pending table, the log entries), and it stays as free heap between the memory tier's
-    /// entries after a burst: hence a bound this small.
+    /// The heap behind it is about 1.6 times these bytes for small values (key and record arrays),
+    /// and what the memory tier's entries are later carved from leaves slivers of free heap
+    /// between them for good (`docs/DESIGN.md`, memory): hence a bound this small.
     /// Under sustained overload writers wait for the next apply, so this also bounds write latency.
     let backlogLimit: Int
     /// Whether writers should wait for the disk tier to catch up.
@@ -137,8 +137,8 @@ final class Writer: Sendable {
         self.fsync = configuration.fsync
         self.snapshotInterval = configuration.snapshotInterval > 0 ? .seconds(configuration.snapshotInterval) : nil
         self.logger = logger
-        self.applyAtBytes = min(16 << 20, max(1 << 20, configuration.diskBudget / 10), max(1 << 20, configuration.memoryBudget / 32))
-        self.backlogLimit = max(2 * applyAtBytes, min(configuration.memoryBudget / 16, 32 << 20))
+        self.applyAtBytes = min(4 << 20, max(1 << 20, configuration.diskBudget / 10), max(1 << 20, configuration.memoryBudget / 32))
+        self.backlogLimit = max(2 * applyAtBytes, min(configuration.memoryBudget / 16, 8 << 20))
         self.fsyncTimer = Metrics.Timer(label: "strata_fsync_duration", preferredDisplayUnit: .seconds, factory: metrics)
     }
 

@@ -16,6 +16,12 @@ int strata_malloc_trim(void);
 /// allocator has no such setting.
 int strata_malloc_set_arena_max(int count);
 
+/// Fixes glibc's mmap threshold at `bytes` (`mallopt(M_MMAP_THRESHOLD, bytes)`): allocations of at
+/// least that size get mappings of their own, returned to the kernel when freed. (Left alone, glibc
+/// raises the threshold to the size of each mapped block freed, up to 32 MiB, so large transient
+/// arrays then come from the heap and leave holes in it.) Returns 1 on success, else 0.
+int strata_malloc_set_mmap_threshold(int bytes);
+
 /// The allocator's heap, as glibc's `mallinfo2` reports it over every arena. All zero where unknown.
 typedef struct {
     /// Bytes the heap has from the kernel: arenas (`arena`) plus chunks mapped on their own (`hblkhd`).
