@@ -223,9 +223,11 @@ def main():
                "Redis used_memory", "Strata at rest / Redis RSS"]
     lines = b.header_lines("Process memory: Strata vs Redis (MiB)", sys.argv, strata_bin=strata_bin, redis=True,
                            started=started_load)
+    lines = [line for line in lines if not line.startswith("- load generator")]
+    lines.append("- load generator: redis-cli --pipe (writes, one connection), redis-benchmark (GETs, 50 connections)")
     lines += ["", "All figures MiB. anon = RssAnon of /proc/PID/status; at rest = after "
               f"{args.quiet:.0f} s without traffic; peak = highest 0.2 s sample while loading. Strata limit = "
-              "min(1.25 x --memory, --memory + 64 MiB), `strata_process_memory_limit_bytes`.", ""]
+              "--memory + min(--memory, 64 MiB), `strata_process_memory_limit_bytes`.", ""]
     lines += b.md_table(headers, table)
     os.makedirs(args.out_dir, exist_ok=True)
     md, _ = b.result_paths(args.out_dir, "memory")

@@ -17,14 +17,15 @@ public enum ProcessMemory {
         public var heapFree = 0
     }
 
-    /// The fixed overhead `--memory` allows at rest beyond itself, and the share above it a
-    /// sustained write burst may take: the node promises to stay under
-    /// `min(1.25 x --memory, --memory + 64 MiB)` except briefly (see `limit(budget:)`).
+    /// The overhead `--memory` allows beyond itself: the node's fixed costs (code, threads, the
+    /// allocator's arenas), LMDB's page cache and the free heap a write burst leaves.
     public static let overheadAllowance = 64 << 20
 
-    /// The resident anonymous memory a node with this `--memory` promises to stay under.
+    /// The resident anonymous memory a node with this `--memory` promises to stay under outside
+    /// a write burst: `--memory` plus the overhead allowance, but at most twice `--memory`, so a
+    /// node whose `--memory` is below its own fixed overhead is over it from the start.
     public static func limit(budget: Int) -> Int {
-        min(budget + budget / 4, budget + overheadAllowance)
+        budget + min(budget, overheadAllowance)
     }
 
     /// Reads the process's memory now (a small file read and a walk of the allocator's arenas).

@@ -22,7 +22,7 @@ final class ProcessMemoryMetrics: Sendable {
         limit = r.makeGauge(
             descriptor: descriptor(
                 "strata_process_memory_limit_bytes",
-                "Resident anonymous memory the node promises to stay under: min(1.25 x --memory, --memory + 64 MiB)."))
+                "Resident anonymous memory the node promises to stay under outside write bursts: --memory + min(--memory, 64 MiB)."))
         backlog = r.makeGauge(
             descriptor: descriptor(
                 "strata_write_backlog_bytes", "Bytes of writes queued for the disk tier or being applied to it."))

@@ -7,7 +7,8 @@ import Darwin
 /// The entries of one memory-tier shard: a hash index, a slot array and an LRU list. No locks:
 /// `MemoryTier` puts each table behind its shard's lock.
 ///
-/// Nothing here is a Swift object. An entry is one `malloc` block,
+/// Nothing here is a Swift object. An entry is one block, from the table's `SlabHeap` (up to
+/// 1 KiB) or `malloc`,
 /// `[key length u32][value length u32][expiry i64, only if it expires][key][value]` (the key
 /// length's top bit says whether the expiry is there); its slot holds the block's address
 /// and the LRU links as 32-bit slot numbers; the index is open addressing with linear probing, one
@@ -16,8 +17,9 @@ import Darwin
 /// so there are no tombstones and lookups stay short. Get, set and evict are O(1) and cost no
 /// reference counting.
 ///
-/// Accounting: an entry is charged the malloc chunk its block takes (glibc: the block plus an
-/// 8-byte header, rounded up to 16, at least 32), so its key, value, header and malloc's overhead;
+/// Accounting: an entry is charged the chunk its block takes (a slab chunk: the block rounded up
+/// to 16 bytes; from glibc's malloc: plus an 8-byte header, at least 32), so its key, value,
+/// header and the allocator's rounding;
 /// the slot array and index are charged at their allocated size. `usedBytes` is that sum, and it
 /// is what the budget bounds.
 /// `@unchecked Sendable`: it owns raw memory, and every use is under its shard's lock.
@@ -48,6 +50,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     private var head = LRUTable.none  // most recently used
     private var tail = LRUTable.none  // least recently used
     private var sweepCursor = 0
+    private let heap = SlabHeap()
 
     private(set) var count = 0
     /// Bytes charged for entries (keys, values, per-entry overhead).
@@ -65,7 +68,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
 
     deinit {
         for s in 0..<slotsUsed {
-            if let block = slots[s].block { free(block) }
+            if let block = slots[s].block { releaseBlock(block) }
         }
         LRUTable.releaseArray(slots, count: slotCapacity)
         LRUTable.releaseArray(index, count: bucketCount)
@@ -76,10 +79,10 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     /// Everything this table is charged for.
     var usedBytes: Int { entryBytes + structuralBytes }
 
-    /// What an entry of these sizes is charged: the malloc chunk of its block.
+    /// What an entry of these sizes is charged: the chunk of its block.
     static func charge(keyCount: Int, valueCount: Int, expires: Bool = false) -> Int {
         let block = (expires ? expiringBlockHeader : blockHeader) + keyCount + valueCount
-        return max(32, (block + 8 + 15) & ~15)
+        return block <= SlabHeap.maxBlock ? SlabHeap.chunkSize(block) : max(32, (block + 8 + 15) & ~15)
     }
 
     @inline(__always)
@@ -124,12 +127,13 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         UnsafeRawBufferPointer(start: block + keyOffset(block) + keyCount(block), count: valueCount(block))
     }
 
-    private static func makeBlock(
+    private func makeBlock(
         key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expiry: Int64
     ) -> UnsafeMutableRawPointer {
-        let header = expiry != 0 ? expiringBlockHeader : blockHeader
-        let block = malloc(header + key.count + value.count)!
-        block.storeBytes(of: UInt32(key.count) | (expiry != 0 ? expiresFlag : 0), as: UInt32.self)
+        let header = expiry != 0 ? LRUTable.expiringBlockHeader : LRUTable.blockHeader
+        let count = header + key.count + value.count
+        let block = count <= SlabHeap.maxBlock ? heap.allocate(count) : malloc(count)!
+        block.storeBytes(of: UInt32(key.count) | (expiry != 0 ? LRUTable.expiresFlag : 0), as: UInt32.self)
         block.storeBytes(of: UInt32(value.count), toByteOffset: 4, as: UInt32.self)
         if expiry != 0 { block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self) }
         if let k = key.baseAddress, key.count > 0 { (block + header).copyMemory(from: k, byteCount: key.count) }
@@ -137,6 +141,11 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
             (block + header + key.count).copyMemory(from: v, byteCount: value.count)
         }
         return block
+    }
+
+    private func releaseBlock(_ block: UnsafeMutableRawPointer) {
+        let count = LRUTable.keyOffset(block) + LRUTable.keyCount(block) + LRUTable.valueCount(block)
+        if count <= SlabHeap.maxBlock { heap.release(block) } else { free(block) }
     }
 
     @inline(__always)
@@ -309,7 +318,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         let s = slotNumber(atBucket: bucket)
         let block = slots[s].block!
         entryBytes -= LRUTable.charge(block)
-        free(block)
+        releaseBlock(block)
         unlink(s)
         removeIndex(at: bucket)
         slots[s].block = nil
@@ -379,7 +388,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         }
         growIndexIfNeeded()
         let s = allocateSlot()
-        slots[s] = Slot(block: LRUTable.makeBlock(key: key, value: value, expiry: expiry), prev: 0, next: 0)
+        slots[s] = Slot(block: makeBlock(key: key, value: value, expiry: expiry), prev: 0, next: 0)
         if asLeastRecent { pushBack(s) } else { pushFront(s) }
         insertIndex(tag: LRUTable.tag(hash), slot: s)
         count += 1
@@ -456,7 +465,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     /// Frees every entry.
     mutating func removeAll() {
         for s in 0..<slotsUsed {
-            if let block = slots[s].block { free(block) }
+            if let block = slots[s].block { releaseBlock(block) }
         }
         slotsUsed = 0
         freeSlot = LRUTable.none
