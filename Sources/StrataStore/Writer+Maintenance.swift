@@ -54,12 +54,12 @@ extension Writer {
     }
 
     private func writeSnapshot() {
-        let keys = memory.hottestKeys(maxBytes: max(memory.budget, 1 << 20))
+        let packed = memory.packedHottestKeys(maxBytes: max(memory.budget, 1 << 20))
         do {
             let txn = try disk.env.beginWrite()
-            try disk.writeSnapshot(keys, in: txn)
+            let keys = try disk.writeSnapshot(packed: packed, in: txn)
             try txn.commit()
-            logger.debug("wrote hot-key snapshot", metadata: ["keys": "\(keys.count)"])
+            logger.debug("wrote hot-key snapshot", metadata: ["keys": "\(keys)"])
         } catch {
             reportIOError("hot-key snapshot failed", error, level: .warning)
         }
