@@ -8,7 +8,7 @@ import Darwin
 /// `MemoryTier` puts each table behind its shard's lock.
 ///
 /// Nothing here is a Swift object. An entry is one block, from the table's `SlabHeap` (up to
-/// 1 KiB) or `malloc`,
+/// 2 KiB) or `malloc`,
 /// `[key length u32][value length u32][expiry i64, only if it expires][key][value]` (the key
 /// length's top bit says whether the expiry is there); its slot holds the block's address
 /// and the LRU links as 32-bit slot numbers; the index is open addressing with linear probing, one

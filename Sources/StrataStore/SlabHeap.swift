@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// Where one memory-tier shard keeps its small entries: 16 KiB slabs, each cut into chunks of one
-/// size (a multiple of 16 bytes, up to `maxBlock`). No locks: the shard's lock covers it.
+/// size (a multiple of 16 bytes, up to `maxBlock`, 2 KiB). No locks: the shard's lock covers it.
 ///
 /// Why not `malloc`: an entry is allocated while the write's record, key copy and queue slot
 /// are allocated beside it, and those are freed a second later when the writer has applied
@@ -24,8 +24,9 @@ import Darwin
 struct SlabHeap: ~Copyable {
     static let slabSize = 16 << 10
     static let regionSize = 256 << 10
-    /// The largest chunk; bigger entries come from `malloc`.
-    static let maxBlock = 1024
+    /// The largest chunk (7 to a slab); bigger entries come from `malloc`, where a chunk's
+    /// rounding and the remainders it leaves are small against its size.
+    static let maxBlock = 2048
     private static let classes = maxBlock / 16
     private static let headerSize = (MemoryLayout<Slab>.stride + 15) & ~15
 
