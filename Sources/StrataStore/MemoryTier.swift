@@ -166,36 +166,6 @@ public final class MemoryTier: Sendable {
         return result
     }
 
-    /// The hottest keys, most recently used first, interleaving shards (each shard's own order is
-    /// exact), up to `maxBytes` of keys and values.
-    func hottestKeys(maxBytes: Int) -> [[UInt8]] {
-        let perShard: [[[UInt8]]] = shards.map { shard in
-            shard.state.withLock { state in
-                var keys: [[UInt8]] = []
-                keys.reserveCapacity(state.table.count)
-                state.table.forEachMostRecent { key, _ in
-                    keys.append([UInt8](key))
-                    return true
-                }
-                return keys
-            }
-        }
-        var result: [[UInt8]] = []
-        var bytes = 0
-        var position = 0
-        var more = true
-        while more && bytes < maxBytes {
-            more = false
-            for keys in perShard where position < keys.count {
-                more = true
-                result.append(keys[position])
-                bytes += keys[position].count
-            }
-            position += 1
-        }
-        return result
-    }
-
     /// What the tier holds and has done.
     public struct Counters: Sendable {
         public var items = 0

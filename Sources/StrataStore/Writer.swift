@@ -105,8 +105,8 @@ final class Writer: Sendable {
     /// (at most 8 MiB, at least two batches), so a burst is absorbed at memory speed while a
     /// sustained load runs at the speed LMDB takes it, and the process cannot grow without limit.
     /// The heap behind it is about 1.6 times these bytes for small values (key and record arrays),
-    /// and what the memory tier's entries are later carved from leaves slivers of free heap
-    /// between them for good (`docs/DESIGN.md`, memory): hence a bound this small.
+    /// on top of a full memory tier while a burst lasts, and partly left as free heap after it
+    /// (`docs/DESIGN.md`, memory): hence a bound this small.
     /// Under sustained overload writers wait for the next apply, so this also bounds write latency.
     let backlogLimit: Int
     /// Whether writers should wait for the disk tier to catch up.
