@@ -50,13 +50,15 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     private var head = LRUTable.none  // most recently used
     private var tail = LRUTable.none  // least recently used
     private var sweepCursor = 0
-    private let heap = SlabHeap()
+    private let heap: SlabHeap
 
     private(set) var count = 0
     /// Bytes charged for entries (keys, values, per-entry overhead).
     private(set) var entryBytes = 0
 
-    init(initialCapacity: Int = 64) {
+    /// A table whose small entries come from slabs mapped `regionBytes` at a time.
+    init(initialCapacity: Int = 64, regionBytes: Int = SlabHeap.minimumRegionSize) {
+        heap = SlabHeap(regionBytes: regionBytes)
         let capacity = max(8, initialCapacity)
         slotCapacity = capacity
         slots = LRUTable.allocateArray(Slot.self, count: capacity)

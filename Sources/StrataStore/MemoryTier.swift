@@ -18,8 +18,8 @@ public final class MemoryTier: Sendable {
 
     final class Shard: Sendable {
         let state: Locked<ShardState>
-        init(capacity: Int) {
-            state = Locked(ShardState(table: LRUTable(initialCapacity: capacity)))
+        init(capacity: Int, regionBytes: Int) {
+            state = Locked(ShardState(table: LRUTable(initialCapacity: capacity, regionBytes: regionBytes)))
         }
     }
 
@@ -39,7 +39,10 @@ public final class MemoryTier: Sendable {
         self.budget = budget
         self.shardBudget = budget / count
         self.shardMask = UInt64(count - 1)
-        self.shards = (0..<count).map { _ in Shard(capacity: 64) }
+        // Slab regions of a 64th of a shard's budget (at most 64 MiB): at most about 64 mappings
+        // per shard, 4,096 for the tier, whatever the budget.
+        let regionBytes = min(64 << 20, budget / count / 64)
+        self.shards = (0..<count).map { _ in Shard(capacity: 64, regionBytes: regionBytes) }
     }
 
     /// Number of shards.

@@ -15,7 +15,8 @@ import Darwin
 /// carries no allocator header.
 ///
 /// A slab is 16 KiB, aligned to that, so a chunk finds its slab by masking its address; slabs
-/// are cut from 256 KiB regions mapped from the kernel (never from the heap, where they would
+/// are cut from regions mapped from the kernel (256 KiB, or more for a large shard, so that a
+/// large tier does not run into the kernel's limit on mappings, 65,530 by default) (never from the heap, where they would
 /// interleave with the short-lived allocations again). A slab starts with a header (`Slab`) and
 /// holds `(16 KiB - header) / size` chunks, handed out from a free list of released chunks, then
 /// from never-used space. Slabs with room are on their size's list; a slab whose last chunk is
@@ -23,7 +24,10 @@ import Darwin
 /// empty slabs for any size. Regions stay mapped (address space only) until the heap goes.
 struct SlabHeap: ~Copyable {
     static let slabSize = 16 << 10
-    static let regionSize = 256 << 10
+    /// The smallest region.
+    static let minimumRegionSize = 256 << 10
+    /// This heap's region size, a multiple of the slab size.
+    let regionSize: Int
     /// The largest chunk (7 to a slab); bigger entries come from `malloc`, where a chunk's
     /// rounding and the remainders it leaves are small against its size.
     static let maxBlock = 2048
@@ -57,7 +61,9 @@ struct SlabHeap: ~Copyable {
     private let partial: UnsafeMutablePointer<UnsafeMutablePointer<Slab>?>
     private let pool: UnsafeMutablePointer<Pool>
 
-    init() {
+    /// A heap that maps regions of `regionBytes` (rounded to slabs, at least 256 KiB).
+    init(regionBytes: Int = SlabHeap.minimumRegionSize) {
+        regionSize = max(SlabHeap.minimumRegionSize, regionBytes / SlabHeap.slabSize * SlabHeap.slabSize)
         partial = .allocate(capacity: SlabHeap.classes)
         partial.initialize(repeating: nil, count: SlabHeap.classes)
         pool = .allocate(capacity: 1)
@@ -66,7 +72,7 @@ struct SlabHeap: ~Copyable {
 
     deinit {
         // The table releases every live chunk first; the regions go back to the kernel here.
-        for region in pool.pointee.regions { munmap(region, SlabHeap.regionSize) }
+        for region in pool.pointee.regions { munmap(region, regionSize) }
         pool.deinitialize(count: 1)
         pool.deallocate()
         partial.deallocate()
@@ -134,18 +140,18 @@ struct SlabHeap: ~Copyable {
 
     /// Maps a region aligned to the slab size and puts its slabs on the empty list.
     private func mapRegion() {
-        let length = SlabHeap.regionSize + SlabHeap.slabSize
+        let length = regionSize + SlabHeap.slabSize
         let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         precondition(mapped != MAP_FAILED && mapped != nil, "out of memory mapping a memory-tier region")
         let start = UInt(bitPattern: mapped!)
         let aligned = (start + UInt(SlabHeap.slabSize - 1)) & ~UInt(SlabHeap.slabSize - 1)
         // Give back the unaligned head and the tail beyond the region.
         if aligned > start { munmap(mapped!, Int(aligned - start)) }
-        let end = aligned + UInt(SlabHeap.regionSize)
+        let end = aligned + UInt(regionSize)
         if start + UInt(length) > end { munmap(UnsafeMutableRawPointer(bitPattern: end)!, Int(start + UInt(length) - end)) }
         let region = UnsafeMutableRawPointer(bitPattern: aligned)!
         pool.pointee.regions.append(region)
-        for offset in stride(from: SlabHeap.regionSize - SlabHeap.slabSize, through: 0, by: -SlabHeap.slabSize) {
+        for offset in stride(from: regionSize - SlabHeap.slabSize, through: 0, by: -SlabHeap.slabSize) {
             let slab = region + offset
             slab.storeBytes(of: pool.pointee.empty, as: UnsafeMutableRawPointer?.self)
             pool.pointee.empty = slab

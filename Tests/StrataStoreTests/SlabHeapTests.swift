@@ -40,6 +40,20 @@ import Testing
         heap.release(again)
     }
 
+    @Test func largerRegionsServeManySlabs() {
+        let heap = SlabHeap(regionBytes: 1 << 20)
+        // 1,008-byte chunks, 16 to a slab: 66 slabs, more than the first region's 64.
+        let chunks = (0..<(15 * 70)).map { n -> UnsafeMutableRawPointer in
+            let chunk = heap.allocate(1000)
+            fill(chunk, 1000, n)
+            return chunk
+        }
+        #expect(chunks.enumerated().allSatisfy { holds($0.element, 1000, $0.offset) })
+        #expect(heap.slabBytes == 66 * SlabHeap.slabSize)
+        for chunk in chunks { heap.release(chunk) }
+        #expect(heap.slabBytes == 0)
+    }
+
     @Test func chunkSizesAreSixteenByteMultiples() {
         #expect(SlabHeap.chunkSize(1) == 16)
         #expect(SlabHeap.chunkSize(16) == 16)
