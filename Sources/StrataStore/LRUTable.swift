@@ -38,8 +38,9 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     private static let none = UInt32.max
     private static let maxLoadNumerator = 4  // grow the index beyond 4/5 full...
     private static let maxLoadDenominator = 5
-    // ...by half again (so the load stays between 0.53 and 0.8), and grow the slot array by a
-    // quarter: growing by less than doubling keeps the unused part of both small.
+    // ...by a quarter (so the load stays between 0.64 and 0.8), and grow the slot array by an
+    // eighth: growing by less than doubling keeps the unused part of both small (the rehash of a
+    // shard's index at each growth is cheap; the memory is charged for good).
 
     private var slots: UnsafeMutablePointer<Slot>
     private var slotCapacity: Int
@@ -226,7 +227,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         let buckets = bucketCount
         guard (count + 1) * LRUTable.maxLoadDenominator > buckets * LRUTable.maxLoadNumerator else { return }
         let old = index
-        let newBuckets = buckets + buckets / 2
+        let newBuckets = buckets + buckets / 4
         index = LRUTable.allocateArray(UInt64.self, count: newBuckets)
         index.initialize(repeating: 0, count: newBuckets)
         bucketCount = newBuckets
@@ -273,7 +274,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
             return s
         }
         if slotsUsed == slotCapacity {
-            let newCapacity = slotCapacity + max(8, slotCapacity / 4)
+            let newCapacity = slotCapacity + max(8, slotCapacity / 8)
             let newSlots = LRUTable.allocateArray(Slot.self, count: newCapacity)
             newSlots.moveInitialize(from: slots, count: slotsUsed)
             LRUTable.releaseArray(slots, count: slotCapacity)
