@@ -43,6 +43,38 @@ int strata_malloc_trim(void) {
 #endif
 }
 
+int strata_malloc_set_arena_max(int count) {
+#if defined(__GLIBC__) && defined(M_ARENA_MAX)
+    return mallopt(M_ARENA_MAX, count) == 1 ? 1 : 0;
+#else
+    (void)count;
+    return 0;
+#endif
+}
+
+int strata_malloc_set_mmap_threshold(int bytes) {
+#if defined(__GLIBC__) && defined(M_MMAP_THRESHOLD)
+    return mallopt(M_MMAP_THRESHOLD, bytes) == 1 ? 1 : 0;
+#else
+    (void)bytes;
+    return 0;
+#endif
+}
+
+int strata_heap_statistics(strata_heap_stats *stats) {
+    memset(stats, 0, sizeof(*stats));
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 info = mallinfo2();
+    stats->system_bytes = (unsigned long long)info.arena + (unsigned long long)info.hblkhd;
+    stats->mapped_bytes = (unsigned long long)info.hblkhd;
+    stats->in_use_bytes = (unsigned long long)info.uordblks + (unsigned long long)info.hblkhd;
+    stats->free_bytes = (unsigned long long)info.fordblks;
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 int strata_affinity_cpu_count(void) {
 #if defined(__linux__)
     cpu_set_t set;

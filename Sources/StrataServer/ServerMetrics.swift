@@ -56,6 +56,7 @@ public final class ServerMetrics: Sendable {
     private let cpuSeconds: Prometheus.Counter
     private let cpuSecondsSeen = Locked(0.0)
     private let openFiles: Prometheus.Gauge
+    private let memory: ProcessMemoryMetrics
     private let startTime: Prometheus.Gauge
     private let storeMetrics: StoreMetrics
     /// The server's totals as last exported.
@@ -118,6 +119,7 @@ public final class ServerMetrics: Sendable {
         startTime = registry.makeGauge(
             descriptor: descriptor("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds."))
         startTime.set(to: Double(currentTimeMilliseconds()) / 1000)
+        memory = ProcessMemoryMetrics(registry: registry)
         unknownCommand = ServerMetrics.makeCommandMetrics(registry, "unknown")
     }
 
@@ -145,8 +147,10 @@ public final class ServerMetrics: Sendable {
 
     /// Reads the store's counters into the registry and renders the Prometheus text format.
     public func render(store: TieredStore, server: Server?) -> [UInt8] {
-        storeMetrics.refresh(store.statistics)
+        let statistics = store.statistics
+        storeMetrics.refresh(statistics)
         refreshProcess()
+        memory.refresh(store: store, budget: statistics.memoryBudget)
         if let server {
             connectedClients.set(Double(server.connectedClients))
             let now = server.counters.snapshot()

@@ -7,17 +7,21 @@ import Darwin
 /// The entries of one memory-tier shard: a hash index, a slot array and an LRU list. No locks:
 /// `MemoryTier` puts each table behind its shard's lock.
 ///
-/// Nothing here is a Swift object. An entry is one `malloc` block,
-/// `[key length u32][value length u32][expiry i64][key][value]`; its slot holds the block's address
+/// Nothing here is a Swift object. An entry is one block, from the table's `SlabHeap` (up to
+/// 2 KiB) or `malloc`,
+/// `[key length u32][value length u32][expiry i64, only if it expires][key][value]` (the key
+/// length's top bit says whether the expiry is there); its slot holds the block's address
 /// and the LRU links as 32-bit slot numbers; the index is open addressing with linear probing, one
 /// `UInt64` per bucket: the upper 32 bits of the key's hash (the tag, which also picks the home
 /// bucket) and the slot number + 1 (0 marks an empty bucket). Deletion shifts later entries back,
 /// so there are no tombstones and lookups stay short. Get, set and evict are O(1) and cost no
 /// reference counting.
 ///
-/// Accounting: an entry is charged `key + value + entryOverhead` bytes (its 16-byte header plus 16
-/// for malloc's chunk header and rounding); the slot array and index are charged at their allocated
-/// size. `usedBytes` is that sum, and it is what the budget bounds.
+/// Accounting: an entry is charged the chunk its block takes (a slab chunk: the block rounded up
+/// to 16 bytes; from glibc's malloc: plus an 8-byte header, at least 32), so its key, value,
+/// header and the allocator's rounding;
+/// the slot array and index are charged at their allocated size. `usedBytes` is that sum, and it
+/// is what the budget bounds.
 /// `@unchecked Sendable`: it owns raw memory, and every use is under its shard's lock.
 struct LRUTable: ~Copyable, @unchecked Sendable {
     struct Slot {
@@ -26,13 +30,17 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         var next: UInt32
     }
 
-    static let entryOverhead = 32
-    static let blockHeader = 16
+    /// The block header without an expiry, and with one.
+    static let blockHeader = 8
+    static let expiringBlockHeader = 16
+    /// The key length's top bit: the block holds an expiry.
+    private static let expiresFlag: UInt32 = 1 << 31
     private static let none = UInt32.max
     private static let maxLoadNumerator = 4  // grow the index beyond 4/5 full...
     private static let maxLoadDenominator = 5
-    // ...by half again (so the load stays between 0.53 and 0.8), and grow the slot array by a
-    // quarter: growing by less than doubling keeps the unused part of both small.
+    // ...by a quarter (so the load stays between 0.64 and 0.8), and grow the slot array by an
+    // eighth: growing by less than doubling keeps the unused part of both small (the rehash of a
+    // shard's index at each growth is cheap; the memory is charged for good).
 
     private var slots: UnsafeMutablePointer<Slot>
     private var slotCapacity: Int
@@ -43,12 +51,15 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     private var head = LRUTable.none  // most recently used
     private var tail = LRUTable.none  // least recently used
     private var sweepCursor = 0
+    private let heap: SlabHeap
 
     private(set) var count = 0
     /// Bytes charged for entries (keys, values, per-entry overhead).
     private(set) var entryBytes = 0
 
-    init(initialCapacity: Int = 64) {
+    /// A table whose small entries come from slabs mapped `regionBytes` at a time.
+    init(initialCapacity: Int = 64, regionBytes: Int = SlabHeap.minimumRegionSize) {
+        heap = SlabHeap(regionBytes: regionBytes)
         let capacity = max(8, initialCapacity)
         slotCapacity = capacity
         slots = LRUTable.allocateArray(Slot.self, count: capacity)
@@ -60,7 +71,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
 
     deinit {
         for s in 0..<slotsUsed {
-            if let block = slots[s].block { free(block) }
+            if let block = slots[s].block { releaseBlock(block) }
         }
         LRUTable.releaseArray(slots, count: slotCapacity)
         LRUTable.releaseArray(index, count: bucketCount)
@@ -71,15 +82,32 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     /// Everything this table is charged for.
     var usedBytes: Int { entryBytes + structuralBytes }
 
-    static func charge(keyCount: Int, valueCount: Int) -> Int {
-        keyCount + valueCount + entryOverhead
+    /// What an entry of these sizes is charged: the chunk of its block.
+    static func charge(keyCount: Int, valueCount: Int, expires: Bool = false) -> Int {
+        let block = (expires ? expiringBlockHeader : blockHeader) + keyCount + valueCount
+        return block <= SlabHeap.maxBlock ? SlabHeap.chunkSize(block) : max(32, (block + 8 + 15) & ~15)
+    }
+
+    @inline(__always)
+    private static func charge(_ block: UnsafeMutableRawPointer) -> Int {
+        charge(keyCount: keyCount(block), valueCount: valueCount(block), expires: expires(block))
     }
 
     // MARK: Blocks
 
     @inline(__always)
     private static func keyCount(_ block: UnsafeMutableRawPointer) -> Int {
-        Int(block.load(as: UInt32.self))
+        Int(block.load(as: UInt32.self) & ~expiresFlag)
+    }
+
+    @inline(__always)
+    private static func expires(_ block: UnsafeMutableRawPointer) -> Bool {
+        block.load(as: UInt32.self) & expiresFlag != 0
+    }
+
+    @inline(__always)
+    private static func keyOffset(_ block: UnsafeMutableRawPointer) -> Int {
+        expires(block) ? expiringBlockHeader : blockHeader
     }
 
     @inline(__always)
@@ -89,31 +117,38 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
 
     @inline(__always)
     private static func expiry(_ block: UnsafeMutableRawPointer) -> Int64 {
-        block.load(fromByteOffset: 8, as: Int64.self)
+        expires(block) ? block.load(fromByteOffset: 8, as: Int64.self) : 0
     }
 
     @inline(__always)
     private static func key(_ block: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: block + blockHeader, count: keyCount(block))
+        UnsafeRawBufferPointer(start: block + keyOffset(block), count: keyCount(block))
     }
 
     @inline(__always)
     private static func value(_ block: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: block + blockHeader + keyCount(block), count: valueCount(block))
+        UnsafeRawBufferPointer(start: block + keyOffset(block) + keyCount(block), count: valueCount(block))
     }
 
-    private static func makeBlock(
+    private func makeBlock(
         key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expiry: Int64
     ) -> UnsafeMutableRawPointer {
-        let block = malloc(blockHeader + key.count + value.count)!
-        block.storeBytes(of: UInt32(key.count), as: UInt32.self)
+        let header = expiry != 0 ? LRUTable.expiringBlockHeader : LRUTable.blockHeader
+        let count = header + key.count + value.count
+        let block = count <= SlabHeap.maxBlock ? heap.allocate(count) : malloc(count)!
+        block.storeBytes(of: UInt32(key.count) | (expiry != 0 ? LRUTable.expiresFlag : 0), as: UInt32.self)
         block.storeBytes(of: UInt32(value.count), toByteOffset: 4, as: UInt32.self)
-        block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self)
-        if let k = key.baseAddress, key.count > 0 { (block + blockHeader).copyMemory(from: k, byteCount: key.count) }
+        if expiry != 0 { block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self) }
+        if let k = key.baseAddress, key.count > 0 { (block + header).copyMemory(from: k, byteCount: key.count) }
         if let v = value.baseAddress, value.count > 0 {
-            (block + blockHeader + key.count).copyMemory(from: v, byteCount: value.count)
+            (block + header + key.count).copyMemory(from: v, byteCount: value.count)
         }
         return block
+    }
+
+    private func releaseBlock(_ block: UnsafeMutableRawPointer) {
+        let count = LRUTable.keyOffset(block) + LRUTable.keyCount(block) + LRUTable.valueCount(block)
+        if count <= SlabHeap.maxBlock { heap.release(block) } else { free(block) }
     }
 
     @inline(__always)
@@ -192,7 +227,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         let buckets = bucketCount
         guard (count + 1) * LRUTable.maxLoadDenominator > buckets * LRUTable.maxLoadNumerator else { return }
         let old = index
-        let newBuckets = buckets + buckets / 2
+        let newBuckets = buckets + buckets / 4
         index = LRUTable.allocateArray(UInt64.self, count: newBuckets)
         index.initialize(repeating: 0, count: newBuckets)
         bucketCount = newBuckets
@@ -239,7 +274,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
             return s
         }
         if slotsUsed == slotCapacity {
-            let newCapacity = slotCapacity + max(8, slotCapacity / 4)
+            let newCapacity = slotCapacity + max(8, slotCapacity / 8)
             let newSlots = LRUTable.allocateArray(Slot.self, count: newCapacity)
             newSlots.moveInitialize(from: slots, count: slotsUsed)
             LRUTable.releaseArray(slots, count: slotCapacity)
@@ -285,8 +320,8 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     private mutating func removeEntry(bucket: Int) {
         let s = slotNumber(atBucket: bucket)
         let block = slots[s].block!
-        entryBytes -= LRUTable.charge(keyCount: LRUTable.keyCount(block), valueCount: LRUTable.valueCount(block))
-        free(block)
+        entryBytes -= LRUTable.charge(block)
+        releaseBlock(block)
         unlink(s)
         removeIndex(at: bucket)
         slots[s].block = nil
@@ -332,15 +367,15 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     ) -> (stored: Bool, evicted: Int) {
         let existing = findBucket(key, hash: hash)
         if onlyIfAbsent && existing != nil { return (false, 0) }
-        let charge = LRUTable.charge(keyCount: key.count, valueCount: value.count)
+        let charge = LRUTable.charge(keyCount: key.count, valueCount: value.count, expires: expiry != 0)
         if let existing {
             let s = slotNumber(atBucket: existing)
             let block = slots[s].block!
-            if LRUTable.valueCount(block) == value.count {
+            if LRUTable.valueCount(block) == value.count && LRUTable.expires(block) == (expiry != 0) {
                 // Same size: overwrite in place (no free, no malloc, no index change).
-                block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self)
+                if expiry != 0 { block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self) }
                 if let v = value.baseAddress, value.count > 0 {
-                    (block + LRUTable.blockHeader + key.count).copyMemory(from: v, byteCount: value.count)
+                    (block + LRUTable.keyOffset(block) + key.count).copyMemory(from: v, byteCount: value.count)
                 }
                 touch(s)
                 return (true, 0)
@@ -356,7 +391,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         }
         growIndexIfNeeded()
         let s = allocateSlot()
-        slots[s] = Slot(block: LRUTable.makeBlock(key: key, value: value, expiry: expiry), prev: 0, next: 0)
+        slots[s] = Slot(block: makeBlock(key: key, value: value, expiry: expiry), prev: 0, next: 0)
         if asLeastRecent { pushBack(s) } else { pushFront(s) }
         insertIndex(tag: LRUTable.tag(hash), slot: s)
         count += 1
@@ -433,7 +468,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     /// Frees every entry.
     mutating func removeAll() {
         for s in 0..<slotsUsed {
-            if let block = slots[s].block { free(block) }
+            if let block = slots[s].block { releaseBlock(block) }
         }
         slotsUsed = 0
         freeSlot = LRUTable.none

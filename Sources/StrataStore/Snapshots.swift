@@ -130,13 +130,13 @@ final class Snapshots: Sendable {
 
     // MARK: Snapshot thread
 
-    /// Writes the job's buckets from `hotKeys` (hottest first), reading each record through one
-    /// LMDB read transaction, then installs the new manifest and removes what it replaced.
-    /// Returns the entries written.
-    func write(_ job: Job, hotKeys: [[UInt8]], disk: DiskTier) throws -> Int {
+    /// Writes the job's buckets from `packedKeys` (`[u32 length][key]` each, hottest first),
+    /// reading each record through an LMDB read transaction, then installs the new manifest and
+    /// removes what it replaced. Returns the entries written.
+    func write(_ job: Job, packedKeys: [UInt8], disk: DiskTier) throws -> Int {
         defer { running.store(false, ordering: .releasing) }
         do {
-            return try writeUnlessFlushed(job, hotKeys: hotKeys, disk: disk)
+            return try writeUnlessFlushed(job, packed: packedKeys, disk: disk)
         } catch {
             // What the job would have covered must be rewritten next time.
             journal.withLock { $0.full = true }
@@ -144,15 +144,24 @@ final class Snapshots: Sendable {
         }
     }
 
-    private func writeUnlessFlushed(_ job: Job, hotKeys: [[UInt8]], disk: DiskTier) throws -> Int {
+    private func writeUnlessFlushed(_ job: Job, packed: [UInt8], disk: DiskTier) throws -> Int {
         let previous = manifest
         var segments = previous?.segments ?? Array(repeating: (0, 0), count: SnapshotFiles.bucketCount)
         let generation = (previous?.generation ?? 0) + 1
-        // Keys by bucket, hottest first within each, with their rank among all.
-        var byBucket = [[(rank: UInt32, key: [UInt8])]](repeating: [], count: SnapshotFiles.bucketCount)
-        for (rank, key) in hotKeys.enumerated() {
-            let bucket = SnapshotFiles.bucket(key.withUnsafeBytes { StableHash.hash($0) })
-            if job.buckets & (1 << UInt64(bucket)) != 0 { byBucket[bucket].append((UInt32(truncatingIfNeeded: rank), key)) }
+        // Keys by bucket (where each is in `packed`), hottest first within each, with their rank
+        // among all.
+        var byBucket = [[(rank: UInt32, key: Range<Int>)]](repeating: [], count: SnapshotFiles.bucketCount)
+        packed.withUnsafeBytes { all in
+            var offset = 0
+            var rank: UInt32 = 0
+            while offset + 4 <= all.count {
+                let length = Int(UInt32(littleEndian: all.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                let key = offset + 4..<min(all.count, offset + 4 + length)
+                let bucket = SnapshotFiles.bucket(StableHash.hash(UnsafeRawBufferPointer(rebasing: all[key])))
+                if job.buckets & (1 << UInt64(bucket)) != 0 { byBucket[bucket].append((rank, key)) }
+                offset = key.upperBound
+                rank &+= 1
+            }
         }
         // Buckets are split between `threads` threads, each with its own LMDB read transaction.
         let results = Locked<[(bucket: Int, entries: UInt64)]>([])
@@ -168,8 +177,9 @@ final class Snapshots: Sendable {
                     let name = SnapshotFiles.segmentName(bucket: bucket, generation: generation)
                     let segment = try SegmentWriter(path: directory + "/" + name, bucket: bucket)
                     do {
-                        for entry in lists[bucket] {
-                            try entry.key.withUnsafeBytes { key in
+                        try packed.withUnsafeBytes { all in
+                            for entry in lists[bucket] {
+                                let key = UnsafeRawBufferPointer(rebasing: all[entry.key])
                                 try disk.withStorageKey(key) { storage in
                                     guard let record = try txn.get(disk.data, storage) else { return }
                                     try segment.add(rank: entry.rank, key: key, record: record)

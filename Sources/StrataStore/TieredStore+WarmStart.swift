@@ -5,8 +5,8 @@ import Synchronization
 ///
 /// The writer snapshots the memory tier's records periodically and at close (`Snapshots`, in the
 /// format of `SnapshotFiles`). On open, the store serves at once (a miss simply reads disk) while
-/// background threads stream the snapshot's segments into memory at disk speed, at a low
-/// scheduling priority so that serving keeps the CPU it needs. A record is trusted unless its key
+/// two background threads stream the snapshot's segments into memory at disk speed. A record is
+/// trusted unless its key
 /// was written since the snapshot began (the journals) or since the store opened (recorded by
 /// the writer while the warm start runs): those are read from LMDB instead, so nothing newer is
 /// ever overwritten. Each key is loaded under its stripe lock, only if absent from memory.
@@ -55,7 +55,7 @@ extension TieredStore {
         thread.detach()
     }
 
-    /// Threads that stream snapshot segments (each at a low priority).
+    /// Threads that stream snapshot segments.
     static let warmThreads = 2
 
     private func loadSnapshot(start: UInt64) throws {
@@ -79,8 +79,11 @@ extension TieredStore {
         counters.warmTotalKeys.store(Int(manifest.segments.reduce(0) { $0 + $1.entries }), ordering: .relaxed)
         let shardMask = memory.shardCount - 1
         let threads = Self.warmThreads
+        // At normal priority: under a load that kept both cores busy, nice 10 halved the loading
+        // speed (ready at 6.5 s instead of 3.3 s for 1M x 1 KiB) for no better p99 (9.7 against
+        // 10.7 ms in the worst second), and the sooner memory is warm the sooner reads stop
+        // costing a disk lookup. Two threads bound its share.
         let work: @Sendable (Int) -> Void = { [self] thread in
-            _ = strata_set_thread_nice(10)
             var readers: [SegmentReader] = []
             for (bucket, segment) in manifest.segments.enumerated()
             where segment.generation > 0 && (bucket & shardMask) % threads == thread {

@@ -175,7 +175,9 @@ extension Writer {
         noteApplied(bytes: batch.bytes, &clocks)
     }
 
-    /// Writes one batch (and any maintenance) in one LMDB transaction, evicting if the budget nears.
+    /// Writes one batch (and any maintenance) in LMDB transactions of `commitEveryKeys` keys,
+    /// evicting if the budget nears. A crash between two of them loses nothing: the log still
+    /// holds the whole batch, and replaying it is idempotent.
     private func apply(_ batch: Batch, eviction: inout DiskTier.EvictionState) throws {
         // The snapshot's journal learns of these writes (synced) before LMDB commits them; a
         // flush ends the snapshot first.
@@ -184,10 +186,17 @@ extension Writer {
         hashes.reserveCapacity(batch.operations.count)
         for (_, queued) in batch.operations { hashes.append(queued.keyHash) }
         try snapshots.record(hashes, sync: fsync != .never)
-        let txn = try disk.env.beginWrite()
+        var txn = try disk.env.beginWrite()
+        var keysInTransaction = 0
         if let clear = batch.clear { try disk.clear(clear.floor, full: clear.full, in: txn) }
         let hasTombstones = txn.stat(disk.tombstones).ms_entries > 0
         for (key, queued) in batch.operations {
+            if keysInTransaction == Writer.commitEveryKeys {
+                try txn.commit()
+                txn = try disk.env.beginWrite()
+                keysInTransaction = 0
+            }
+            keysInTransaction += 1
             try key.bytes.withUnsafeBytes { k in
                 switch queued.operation {
                 case .put(let record):

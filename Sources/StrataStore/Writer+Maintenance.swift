@@ -13,7 +13,8 @@ extension Writer {
     /// How long the node must see no reads or writes before a wanted `malloc_trim` runs, because
     /// the trim holds each malloc arena's lock while it walks it and would stall an event loop.
     static let quietBeforeTrim: Duration = .milliseconds(300)
-    /// A batch at least this big is part of a write burst (a backlog built up): trim after it.
+    /// A batch at least this big (or a full `applyAtBytes` batch) is part of a write burst (a
+    /// backlog built up): trim after it.
     static let burstBytes = 8 << 20
     /// Steady writes trim once per this many bytes applied.
     static let trimEveryBytes = 256 << 20
@@ -75,13 +76,14 @@ extension Writer {
         let (snapshots, memory, disk, logger) = (self.snapshots, self.memory, self.disk, self.logger)
         let work: @Sendable () -> Void = { [self] in
             let start = monotonicNanoseconds()
-            let keys = memory.hottestKeys(maxBytes: max(memory.budget, 1 << 20))
+            // Packed (`[u32 length][key]` each): one buffer, not an array per key.
+            let keys = memory.packedHottestKeys(maxBytes: max(memory.budget, 1 << 20))
             do {
-                let written = try snapshots.write(job, hotKeys: keys, disk: disk)
+                let written = try snapshots.write(job, packedKeys: keys, disk: disk)
                 logger.debug(
                     "wrote hot-set snapshot",
                     metadata: [
-                        "hot keys": "\(keys.count)", "records written": "\(written)",
+                        "hot-key bytes": "\(keys.count)", "records written": "\(written)",
                         "buckets": "\(job.buckets.nonzeroBitCount)",
                         "seconds": "\(Double(monotonicNanoseconds() - start) / 1e9)",
                     ])
@@ -104,7 +106,7 @@ extension Writer {
     /// trim after every apply costs madvise calls and page faults, so it waits for a burst to end.
     func noteApplied(bytes: Int, _ clocks: inout Clocks) {
         clocks.appliedSinceTrim += bytes
-        if bytes >= Self.burstBytes || clocks.appliedSinceTrim >= Self.trimEveryBytes {
+        if bytes >= min(Self.burstBytes, applyAtBytes) || clocks.appliedSinceTrim >= Self.trimEveryBytes {
             clocks.trimWanted = true
             clocks.appliedSinceTrim = 0
         }
@@ -123,6 +125,17 @@ extension Writer {
         }
         guard now - clocks.quietSince >= Self.quietBeforeTrim.nanoseconds else { return }
         clocks.trimWanted = false
+        // The pending tables keep their slots between batches (no regrowing under the lock while
+        // writes come in); once the burst is over, give them back, or a burst's tables (tens of
+        // MiB for a few hundred thousand keys) would stay for good.
+        clocks.spare = PendingTable()
+        let released: PendingTable? = state.withLock { s in
+            guard s.pending.isEmpty, s.pending.capacity > 0 else { return nil }
+            var emptied = PendingTable()
+            swap(&emptied, &s.pending)
+            return emptied
+        }
+        _ = released  // freed here, outside the lock
         _ = strata_malloc_trim()
     }
 

@@ -117,19 +117,26 @@ final class Writer: Sendable {
 
     /// Apply to LMDB sooner than `applyInterval` when this many keys are pending, to bound the batch.
     static let applyAtKeys = 200_000
-    /// ...or this many bytes: 16 MiB, or a tenth of the disk budget if smaller, because one apply
-    /// must fit in LMDB's spare map and LMDB holds a transaction's dirty pages in memory until it
-    /// commits.
+    /// ...or this many bytes: 4 MiB, or a tenth of the disk budget or a 32nd of the memory budget
+    /// if smaller (at least 1 MiB), because one apply must fit in LMDB's spare map, and the queued
+    /// records are heap the memory budget pays for.
     let applyAtBytes: Int
+    /// An apply commits every this many keys (one sync at its end): LMDB keeps a transaction's
+    /// dirty pages in malloc'd memory, up to a page per key written, and caches them for reuse
+    /// for good, so the largest transaction sets that cache's size (`docs/DESIGN.md`, memory).
+    static let commitEveryKeys = 2_048
 
     /// Guards everything queued, the sequence numbers and the waiters (`State`).
     let state = Locked(State())
     /// Bytes queued and being applied, readable without the lock (for backpressure).
     let backlog = Atomic<Int>(0)
 
-    /// Queued and applying bytes past which writers should wait: a quarter of the memory budget
-    /// (at most 64 MiB, at least two batches), so a burst is absorbed at memory speed while a
+    /// Queued and applying bytes past which writers should wait: a sixteenth of the memory budget
+    /// (at most 8 MiB, at least two batches), so a burst is absorbed at memory speed while a
     /// sustained load runs at the speed LMDB takes it, and the process cannot grow without limit.
+    /// The heap behind it is about 1.6 times these bytes for small values (key and record arrays),
+    /// on top of a full memory tier while a burst lasts, and partly left as free heap after it
+    /// (`docs/DESIGN.md`, memory): hence a bound this small.
     /// Under sustained overload writers wait for the next apply, so this also bounds write latency.
     let backlogLimit: Int
     /// Whether writers should wait for the disk tier to catch up.
@@ -181,8 +188,8 @@ final class Writer: Sendable {
         self.fsync = configuration.fsync
         self.snapshotInterval = configuration.snapshotInterval > 0 ? .seconds(configuration.snapshotInterval) : nil
         self.logger = logger
-        self.applyAtBytes = min(16 << 20, max(1 << 20, configuration.diskBudget / 10))
-        self.backlogLimit = max(2 * applyAtBytes, min(configuration.memoryBudget / 4, 64 << 20))
+        self.applyAtBytes = min(4 << 20, max(1 << 20, configuration.diskBudget / 10), max(1 << 20, configuration.memoryBudget / 32))
+        self.backlogLimit = max(2 * applyAtBytes, min(configuration.memoryBudget / 16, 8 << 20))
         self.fsyncTimer = Metrics.Timer(label: "strata_fsync_duration", preferredDisplayUnit: .seconds, factory: metrics)
     }
 

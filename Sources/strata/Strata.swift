@@ -228,6 +228,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before the event loops and the store's threads first allocate (see ProcessMemory).
+        ProcessMemory.configureAllocator()
         let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

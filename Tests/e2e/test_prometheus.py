@@ -1,7 +1,8 @@
 """The monitoring kit in grafana/ against the real thing: promtool accepts and unit-tests the alert
 rules; a real Prometheus scrapes a loaded three-node cluster with the shipped scrape config and
 rules, every PromQL expression of the Grafana dashboard returns data, no alert fires while the
-cluster is healthy, and a SIGKILLed node raises StrataNodeDown (and its peers StrataPeerDown).
+cluster is healthy, and a SIGKILLed node raises StrataNodeDown (and its peers StrataPeerDown); a
+node whose --memory is below its own fixed overhead raises StrataMemoryOverBudget.
 
 Fails, not skips, when prometheus or promtool is missing (scripts/ensure-deps.sh installs them).
 """
@@ -110,7 +111,7 @@ def test_dashboard_is_importable_and_documented():
 def start_cluster(make_node):
     ports = {f"n{i}": free_port() for i in (1, 2, 3)}
     peers = ",".join(f"{name}=127.0.0.1:{port}" for name, port in ports.items())
-    nodes = {name: make_node("--node-id", name, "--peers", peers, "--replicas", "2", "--memory", "32MiB",
+    nodes = {name: make_node("--node-id", name, "--peers", peers, "--replicas", "2", "--memory", "64MiB",
                              "--disk", "128MiB", name=name, port=port)
              for name, port in ports.items()}
     # Nodes started first saw the later ones refuse connections: wait until every node sees every peer up.
@@ -355,3 +356,31 @@ def test_dashboard_queries_and_alerts_on_a_live_loaded_cluster(make_node, promet
     finally:
         stop.set()
         load.join(timeout=30)
+
+
+def test_memory_over_budget_alert_fires_for_a_node_below_its_fixed_overhead(make_node, prometheus_for):
+    """--memory 1MiB is below what any node needs to run (its code's heap, threads and buffers):
+    strata_process_anonymous_memory_bytes stays over strata_process_memory_limit_bytes, and the
+    shipped rule (its `for` cut to 1 s, as for every rule here) fires for that node."""
+    require_tool("prometheus")
+    node = make_node("--memory", "1MiB", "--disk", "64MiB", name="small")
+    client = node.client()
+    for i in range(200):
+        client.set(f"over:{i}", b"x" * 1000)
+    metrics = node.http("/metrics")[1]
+    assert re.search(r"^strata_process_memory_limit_bytes \S+", metrics, re.M), metrics[:2000]
+    assert re.search(r"^strata_process_anonymous_memory_bytes [1-9]", metrics, re.M), "no anonymous memory reported"
+    instance = f"127.0.0.1:{node.http_port}"
+    prometheus = prometheus_for([node.http_port])
+
+    def over_budget():
+        alerts = prometheus.api("/api/v1/alerts")["data"]["alerts"]
+        return [a for a in alerts if a["labels"]["alertname"] == "StrataMemoryOverBudget"
+                and a["labels"].get("instance") == instance and a["state"] == "firing"]
+    firing = wait_until("StrataMemoryOverBudget to fire for the 1 MiB node", over_budget, 60)
+    assert firing[0]["labels"]["severity"] == "critical"
+    assert "over the limit its --memory sets" in firing[0]["annotations"]["summary"]
+    # The other rules stay quiet on this single healthy node.
+    others = [a["labels"]["alertname"] for a in prometheus.api("/api/v1/alerts")["data"]["alerts"]
+              if a["labels"]["alertname"] != "StrataMemoryOverBudget"]
+    assert not others, others

@@ -11,6 +11,34 @@ int strata_set_thread_name(const char *name);
 /// Returns 1 if memory was released, 0 if not or where the allocator has no such call.
 int strata_malloc_trim(void);
 
+/// Caps the number of glibc malloc arenas (`mallopt(M_ARENA_MAX, count)`). Call it before threads
+/// start allocating: arenas that exist already stay. Returns 1 on success, 0 on failure or where the
+/// allocator has no such setting.
+int strata_malloc_set_arena_max(int count);
+
+/// Fixes glibc's mmap threshold at `bytes` (`mallopt(M_MMAP_THRESHOLD, bytes)`): allocations of at
+/// least that size get mappings of their own, returned to the kernel when freed. (Left alone, glibc
+/// raises the threshold to the size of each mapped block freed, up to 32 MiB, so large transient
+/// arrays then come from the heap and leave holes in it.) Returns 1 on success, else 0.
+int strata_malloc_set_mmap_threshold(int bytes);
+
+/// The allocator's heap, as glibc's `mallinfo2` reports it over every arena. All zero where unknown.
+typedef struct {
+    /// Bytes the heap has from the kernel: arenas (`arena`) plus chunks mapped on their own (`hblkhd`).
+    unsigned long long system_bytes;
+    /// Bytes of those mapped chunks alone (large allocations).
+    unsigned long long mapped_bytes;
+    /// Bytes handed out and not yet freed (`uordblks` + `hblkhd`).
+    unsigned long long in_use_bytes;
+    /// Bytes freed but still held by the heap (`fordblks`): reused by later allocations, and
+    /// returned to the kernel only by a trim, and only in whole free pages.
+    unsigned long long free_bytes;
+} strata_heap_stats;
+
+/// Fills `stats` (takes each arena's lock briefly: call it at scrape time, not per request).
+/// Returns 1 if the allocator reported, else 0.
+int strata_heap_statistics(strata_heap_stats *stats);
+
 /// The number of CPUs in this process' affinity mask (`sched_getaffinity`), or -1 where unknown.
 int strata_affinity_cpu_count(void);
 
