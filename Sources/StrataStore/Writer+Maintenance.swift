@@ -33,9 +33,14 @@ extension Writer {
             }
             trimIfQuiet(&clocks, now: now)
         }
-        let snapshotWanted = state.withLock { $0.snapshotRequested }
+        // The snapshot at stop waits until every queued write is in LMDB, where it reads the
+        // records: else the last writes' keys would be missing from it. (One asked for while writes
+        // keep coming follows an apply: what comes after is in the next journal.)
+        let (requested, ready) = state.withLock { s in
+            (s.snapshotRequested, !s.stopping || (s.pending.isEmpty && s.applying.isEmpty))
+        }
         let snapshotDue = snapshotInterval.map { now - clocks.lastSnapshot >= $0.nanoseconds } ?? false
-        if snapshotWanted || snapshotDue {
+        if requested ? ready : snapshotDue {
             clocks.lastSnapshot = now
             state.withLock { $0.snapshotRequested = false }
             writeSnapshot(&clocks)
