@@ -148,19 +148,19 @@ final class Snapshots: Sendable {
         let previous = manifest
         var segments = previous?.segments ?? Array(repeating: (0, 0), count: SnapshotFiles.bucketCount)
         let generation = (previous?.generation ?? 0) + 1
-        // Keys by bucket (where each is in `packed`), hottest first within each, with their rank
-        // among all.
-        var byBucket = [[(rank: UInt32, key: Range<Int>)]](repeating: [], count: SnapshotFiles.bucketCount)
+        // Keys by bucket, hottest first within each: each its rank among all (high 32 bits) and
+        // where its entry starts in `packed` (low 32), 8 bytes a key while the snapshot is taken.
+        var byBucket = [[UInt64]](repeating: [], count: SnapshotFiles.bucketCount)
         packed.withUnsafeBytes { all in
             var offset = 0
-            var rank: UInt32 = 0
-            while offset + 4 <= all.count {
+            var rank: UInt64 = 0
+            while offset + 4 <= all.count && offset <= Int(UInt32.max) {
                 let length = Int(UInt32(littleEndian: all.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
                 let key = offset + 4..<min(all.count, offset + 4 + length)
                 let bucket = SnapshotFiles.bucket(StableHash.hash(UnsafeRawBufferPointer(rebasing: all[key])))
-                if job.buckets & (1 << UInt64(bucket)) != 0 { byBucket[bucket].append((rank, key)) }
+                if job.buckets & (1 << UInt64(bucket)) != 0 { byBucket[bucket].append(rank << 32 | UInt64(offset)) }
                 offset = key.upperBound
-                rank &+= 1
+                rank += 1
             }
         }
         // Buckets are split between `threads` threads, each with its own LMDB read transaction.
@@ -179,10 +179,12 @@ final class Snapshots: Sendable {
                     do {
                         try packed.withUnsafeBytes { all in
                             for entry in lists[bucket] {
-                                let key = UnsafeRawBufferPointer(rebasing: all[entry.key])
+                                let offset = Int(entry & 0xFFFF_FFFF)
+                                let length = Int(UInt32(littleEndian: all.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                                let key = UnsafeRawBufferPointer(rebasing: all[offset + 4..<min(all.count, offset + 4 + length)])
                                 try disk.withStorageKey(key) { storage in
                                     guard let record = try txn.get(disk.data, storage) else { return }
-                                    try segment.add(rank: entry.rank, key: key, record: record)
+                                    try segment.add(rank: UInt32(truncatingIfNeeded: entry >> 32), key: key, record: record)
                                 }
                             }
                         }
