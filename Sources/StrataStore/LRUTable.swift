@@ -224,10 +224,27 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     }
 
     private mutating func growIndexIfNeeded() {
+        guard (count + 1) * LRUTable.maxLoadDenominator > bucketCount * LRUTable.maxLoadNumerator else { return }
+        rebuildIndex(buckets: bucketCount + bucketCount / 4)
+    }
+
+    /// Makes room for `entries` entries at once (the warm start knows how many it brings): the
+    /// step-by-step growth would copy the slot array and rehash the index dozens of times.
+    mutating func reserve(_ entries: Int) {
+        if entries > slotCapacity {
+            let newSlots = LRUTable.allocateArray(Slot.self, count: entries)
+            newSlots.moveInitialize(from: slots, count: slotsUsed)
+            LRUTable.releaseArray(slots, count: slotCapacity)
+            slots = newSlots
+            slotCapacity = entries
+        }
+        let buckets = entries * LRUTable.maxLoadDenominator / LRUTable.maxLoadNumerator + 1
+        if buckets > bucketCount { rebuildIndex(buckets: buckets) }
+    }
+
+    private mutating func rebuildIndex(buckets newBuckets: Int) {
         let buckets = bucketCount
-        guard (count + 1) * LRUTable.maxLoadDenominator > buckets * LRUTable.maxLoadNumerator else { return }
         let old = index
-        let newBuckets = buckets + buckets / 4
         index = LRUTable.allocateArray(UInt64.self, count: newBuckets)
         index.initialize(repeating: 0, count: newBuckets)
         bucketCount = newBuckets

@@ -104,6 +104,19 @@ public final class MemoryTier: Sendable {
         }
     }
 
+    /// Sizes every shard's table for `entries` entries in all (a warm start about to fill it),
+    /// within what the budget allows.
+    func reserve(entries: Int) {
+        let perShard = entries / shards.count + entries / shards.count / 16 + 16  // keys do not spread evenly
+        for shard in shards {
+            shard.state.withLock { state in
+                // Room for the arrays and at least a 16-byte entry each, or no reservation.
+                guard perShard * 64 <= shardBudget else { return }
+                state.table.reserve(perShard)
+            }
+        }
+    }
+
     @discardableResult
     func remove(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
         shard(hash).state.withLock { $0.table.remove(key, hash: hash) }

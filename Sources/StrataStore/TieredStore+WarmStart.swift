@@ -76,7 +76,9 @@ extension TieredStore {
     private func loadSegments(_ manifest: SnapshotFiles.Manifest, start: UInt64) throws {
         let changed = writer.snapshots.changedSince(manifest.journalFrom)
         let trustNothing = writer.snapshotUntrusted.load(ordering: .relaxed)
-        counters.warmTotalKeys.store(Int(manifest.segments.reduce(0) { $0 + $1.entries }), ordering: .relaxed)
+        let total = Int(manifest.segments.reduce(0) { $0 + $1.entries })
+        counters.warmTotalKeys.store(total, ordering: .relaxed)
+        memory.reserve(entries: total)
         let shardMask = memory.shardCount - 1
         let threads = Self.warmThreads
         // At normal priority: under a load that kept both cores busy, nice 10 halved the loading
