@@ -3,7 +3,7 @@ import CLMDB
 /// The disk tier: one LMDB environment in the data directory.
 ///
 /// Databases: `data` (storage key → record), `tombstones` (storage key → tombstone record),
-/// `snapshot` (the memory tier's hot keys for warm start, in chunks) and `meta` (format version,
+/// `snapshot` (the hot-key list older versions kept for warm start; read as a fallback) and `meta` (format version,
 /// the seed for long-key hashes).
 ///
 /// Storage keys: LMDB keys are 1 to `maxKeySize` (511) bytes. A user key of 1 to `maxKeySize - 1`
