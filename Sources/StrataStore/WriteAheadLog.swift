@@ -60,6 +60,12 @@ final class WriteAheadLog: @unchecked Sendable {
         Glibc.close(fd)
         fd = next
         hasApplying = true
+        // The new file's name must survive a power failure with the writes synced into it.
+        let directory = open(String(path.dropLast(4)), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            _ = fsync(directory)
+            Glibc.close(directory)
+        }
     }
 
     /// Drops `wal.applying` once its batch is in LMDB and synced.
