@@ -241,7 +241,7 @@ public final class Cluster: Sendable {
     public func owners(of key: [UInt8]) -> [NodeID] {
         let ring = self.ring
         let replicas = configuration.replicas
-        let hash = StableHash.hash(key)
+        let hash = HashRing.placementHash(key)
         let live = ring.owners(keyHash: hash, replicas: replicas).filter(isLive)
         if !live.isEmpty { return live }
         return ring.owners(keyHash: hash, replicas: replicas, isLive: isLive)
@@ -251,7 +251,7 @@ public final class Cluster: Sendable {
     /// other owners on the future ring, live or not.
     public func allOwners(of key: [UInt8]) -> [NodeID] {
         let (serving, future, moving) = topology.withLock { ($0.serving, $0.future, $0.moving) }
-        let hash = StableHash.hash(key)
+        let hash = HashRing.placementHash(key)
         var owners = serving.owners(keyHash: hash, replicas: configuration.replicas)
         if moving {
             for node in future.owners(keyHash: hash, replicas: configuration.replicas) where !owners.contains(node) {

@@ -117,7 +117,7 @@ extension ClusterNode {
         }
         let live = ring.nodes.map { view.live.contains($0) }
         guard let me = ring.nodes.firstIndex(of: nodeID) else { return { _ in false } }
-        return { key in ring.coordinator(keyHash: StableHash.hash(key), live: live) == me }
+        return { key in ring.coordinator(keyHash: HashRing.placementHash(key), live: live) == me }
     }
 
     /// The keys (with their expiry) this node reports under `filter` among the next `count`

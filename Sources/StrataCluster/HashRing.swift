@@ -113,7 +113,22 @@ public struct HashRing: Sendable {
 
     /// The first `replicas` distinct nodes for `key` for which `isLive` holds, in preference order.
     public func owners(of key: [UInt8], replicas: Int, isLive: (NodeID) -> Bool = { _ in true }) -> [NodeID] {
-        owners(keyHash: StableHash.hash(key), replicas: replicas, isLive: isLive)
+        owners(keyHash: HashRing.placementHash(key), replicas: replicas, isLive: isLive)
+    }
+
+    /// The hash that places `key` on the ring: of its hash tag if it has one, as in Redis Cluster
+    /// (the bytes between the first `{` and the first `}` after it, when there are any), so that
+    /// `{user:42}:name` and `{user:42}:mail` have the same owners and a multi-key command on them
+    /// runs on one node; else of the whole key.
+    public static func placementHash(_ key: [UInt8]) -> UInt64 {
+        key.withUnsafeBytes { raw in
+            if let open = raw.firstIndex(of: UInt8(ascii: "{")),
+                let close = raw[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
+            {
+                return StableHash.hash(UnsafeRawBufferPointer(rebasing: raw[(open + 1)..<close]))
+            }
+            return StableHash.hash(raw)
+        }
     }
 
     /// The owners of a key whose `StableHash` is `keyHash`.

@@ -50,6 +50,23 @@ import Testing
         }
     }
 
+    /// Redis Cluster's hash tags: the bytes between the first `{` and the first `}` after it, when
+    /// there are any, place the key.
+    @Test func hashTagsPlaceKeysTogether() {
+        func hash(_ key: String) -> UInt64 { HashRing.placementHash(Array(key.utf8)) }
+        let tag = StableHash.hash(Array("user:42".utf8))
+        #expect(hash("{user:42}:name") == tag)
+        #expect(hash("{user:42}:mail") == tag)
+        #expect(hash("x{user:42}y{other}") == tag)
+        #expect(hash("a}{user:42}") == tag)
+        #expect(hash("{}user") == StableHash.hash(Array("{}user".utf8)))  // empty tag: the whole key
+        #expect(hash("{user") == StableHash.hash(Array("{user".utf8)))  // no closing brace
+        #expect(hash("user:42") == tag)
+        for i in 0..<200 {
+            #expect(five.owners(of: Array("{t}k\(i)".utf8), replicas: 2) == five.owners(of: Array("t".utf8), replicas: 2))
+        }
+    }
+
     @Test func ownersAreDistinctLiveAndBounded() {
         for i in 0..<1000 {
             let key = Array("k\(i)".utf8)

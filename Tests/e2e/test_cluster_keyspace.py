@@ -781,3 +781,17 @@ def test_glob_patterns_match_as_redis_does_and_stay_fast(r, redis_server):
     nested = "a*" * 20 + "b"
     assert ours.keys(nested) == theirs.keys(nested) == []
     assert ours.ping()
+
+
+def test_hash_tags_keep_a_multi_key_command_on_one_node(cluster):
+    """`{t}` keys share their owners, so MSETNX (all keys on one coordinator) works on them, as
+    Redis' own string tests run through a cluster node expect."""
+    nodes = list(cluster.values())
+    owners_of = {tuple(owners(nodes[0], f"{{t}}key:{i}")) for i in range(50)}
+    assert len(owners_of) == 1, owners_of
+    assert len({tuple(owners(nodes[0], f"key:{i}")) for i in range(50)}) > 1  # untagged keys spread
+    c = nodes[0].client()
+    assert c.msetnx({"{t}x1": "a", "{t}y2": "b"}) is True
+    assert c.msetnx({"{t}x1": "c", "{t}z3": "d"}) is False
+    for node in nodes:
+        assert node.client().mget("{t}x1", "{t}y2", "{t}z3") == [b"a", b"b", None]
