@@ -40,18 +40,12 @@ enum SnapshotFiles {
     static func segmentName(bucket: Int, generation: UInt64) -> String { "b\(bucket)-\(generation).seg" }
     static func journalName(_ number: UInt64) -> String { "journal-\(number)" }
 
-    struct Manifest: Equatable {
+    struct Manifest {
         var generation: UInt64
         /// Journals numbered from this one hold writes the segments may not have.
         var journalFrom: UInt64
         /// Per bucket: the generation of its segment (0: none) and its entries.
         var segments: [(generation: UInt64, entries: UInt64)]
-
-        static func == (a: Manifest, b: Manifest) -> Bool {
-            a.generation == b.generation && a.journalFrom == b.journalFrom
-                && a.segments.map(\.generation) == b.segments.map(\.generation)
-                && a.segments.map(\.entries) == b.segments.map(\.entries)
-        }
 
         var encoded: [UInt8] {
             var body: [UInt8] = []

@@ -66,10 +66,15 @@ extension Writer {
         let stopping = state.withLock { $0.stopping }
         if stopping {
             // The last snapshot must be whole before the store closes: wait for one under way.
-            for _ in 0..<6000 where snapshots.running.load(ordering: .acquiring) { usleep(5000) }
+            var waits = 0
+            while snapshots.running.load(ordering: .acquiring) && waits < 6000 {
+                usleep(5000)
+                waits += 1
+            }
         }
-        let churn = memory.counters.evictions + counters.promotions.load(ordering: .relaxed)
-        let drifted = churn - clocks.churnAtSnapshot > max(1024, memory.counters.items / 10)
+        let tier = memory.counters  // one pass over the shards' locks
+        let churn = tier.evictions + counters.promotions.load(ordering: .relaxed)
+        let drifted = churn - clocks.churnAtSnapshot > max(1024, tier.items / 10)
         guard var begun = snapshots.begin(drifted: drifted) else { return }  // one is under way
         if stopping {
             // Nothing else runs now: the sooner the snapshot is written, the sooner the node exits.

@@ -12,7 +12,8 @@ import Testing
             logger: quietLogger())
     }
 
-    @Test func recordsFromBeforeAFlushAreRefusedAndNewerOnesKept() throws {
+    /// Two stores of two nodes, each in a directory of its own.
+    func pair(_ body: (TieredStore, TieredStore) throws -> Void) throws {
         try withTemporaryDirectory { a in
             try withTemporaryDirectory { b in
                 let first = try open(a, node: 1)
@@ -21,53 +22,51 @@ import Testing
                     first.close()
                     second.close()
                 }
-                try first.set(bytes("old"), bytes("v"))
-                let old = try #require(first.exportRecord(bytes("old")))
-                let floor = try #require(second.flush())
-                #expect(second.flushFloor == floor)
-                // A late copy of a write from before the flush does not come back.
-                #expect(try !second.applyRecord(bytes("old"), record: old))
-                #expect(second.get(bytes("old")) == nil)
-                // A write after the flush (its clock moved past the floor) is applied.
-                #expect(first.flush(upTo: floor) == floor)
-                #expect(first.get(bytes("old")) == nil)
-                try first.set(bytes("new"), bytes("v2"))
-                let new = try #require(first.exportRecord(bytes("new")))
-                #expect(TieredStore.version(ofRecord: new)! > floor)
-                #expect(try second.applyRecord(bytes("new"), record: new))
-                #expect(second.get(bytes("new")) == bytes("v2"))
-                // The same flush twice, or an older one, does nothing.
-                #expect(second.flush(upTo: floor) == nil)
-                #expect(second.get(bytes("new")) == bytes("v2"))
-                #expect(try second.count() == 1)
+                try body(first, second)
             }
         }
     }
 
+    @Test func recordsFromBeforeAFlushAreRefusedAndNewerOnesKept() throws {
+        try pair { first, second in
+            try first.set(bytes("old"), bytes("v"))
+            let old = try #require(first.exportRecord(bytes("old")))
+            let floor = try #require(second.flush())
+            #expect(second.flushFloor == floor)
+            // A late copy of a write from before the flush does not come back.
+            #expect(try !second.applyRecord(bytes("old"), record: old))
+            #expect(second.get(bytes("old")) == nil)
+            // A write after the flush (its clock moved past the floor) is applied.
+            #expect(first.flush(upTo: floor) == floor)
+            #expect(first.get(bytes("old")) == nil)
+            try first.set(bytes("new"), bytes("v2"))
+            let new = try #require(first.exportRecord(bytes("new")))
+            #expect(TieredStore.version(ofRecord: new)! > floor)
+            #expect(try second.applyRecord(bytes("new"), record: new))
+            #expect(second.get(bytes("new")) == bytes("v2"))
+            // The same flush twice, or an older one, does nothing.
+            #expect(second.flush(upTo: floor) == nil)
+            #expect(second.get(bytes("new")) == bytes("v2"))
+            #expect(try second.count() == 1)
+        }
+    }
+
     @Test func aLateFlushKeepsRecordsNewerThanItself() throws {
-        try withTemporaryDirectory { a in
-            try withTemporaryDirectory { b in
-                let first = try open(a, node: 1)
-                let second = try open(b, node: 2)
-                defer {
-                    first.close()
-                    second.close()
-                }
-                try second.set(bytes("before"), bytes("1"))
-                try second.sync()
-                let floor = try #require(first.flush())  // on another node, not yet seen here
-                usleep(2000)
-                try first.set(bytes("after"), bytes("2"))
-                #expect(try second.applyRecord(bytes("after"), record: try #require(first.exportRecord(bytes("after")))))
-                try second.set(bytes("pending"), bytes("3"))  // newer than the floor, still queued
-                #expect(second.flush(upTo: floor) == floor)
-                #expect(second.get(bytes("before")) == nil)
-                try second.sync()
-                #expect(second.get(bytes("before")) == nil)
-                #expect(second.get(bytes("after")) == bytes("2"))
-                #expect(second.get(bytes("pending")) == bytes("3"))
-                #expect(try second.count() == 2)
-            }
+        try pair { first, second in
+            try second.set(bytes("before"), bytes("1"))
+            try second.sync()
+            let floor = try #require(first.flush())  // on another node, not yet seen here
+            usleep(2000)
+            try first.set(bytes("after"), bytes("2"))
+            #expect(try second.applyRecord(bytes("after"), record: try #require(first.exportRecord(bytes("after")))))
+            try second.set(bytes("pending"), bytes("3"))  // newer than the floor, still queued
+            #expect(second.flush(upTo: floor) == floor)
+            #expect(second.get(bytes("before")) == nil)
+            try second.sync()
+            #expect(second.get(bytes("before")) == nil)
+            #expect(second.get(bytes("after")) == bytes("2"))
+            #expect(second.get(bytes("pending")) == bytes("3"))
+            #expect(try second.count() == 2)
         }
     }
 
