@@ -35,7 +35,11 @@ extension CommandExecutor {
         // the coordinator cannot be reached.
         let allHere = ownerLists.allSatisfy { owners in owners.first == me }
         if allHere { return .local(replicate: isWrite) }
-        if keys.count == 1 || Set(ownerLists.map { $0.first }).count == 1 {
+        let sameCoordinator = keys.count == 1 || Set(ownerLists.map { $0.first }).count == 1
+        if !sameCoordinator && spec.flags.contains(.oneNode) {
+            return .remote(caller.eventLoop.makeSucceededFuture(.error(CommandError.crossSlot.message)))
+        }
+        if sameCoordinator {
             guard let owners = ownerLists.first, !owners.isEmpty else {
                 let message =
                     cluster.isWaitingToJoin

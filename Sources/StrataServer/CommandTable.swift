@@ -15,6 +15,13 @@ struct CommandFlags: OptionSet, Sendable {
     static let container = CommandFlags(rawValue: 8)
     /// Takes keys but always runs on the node it was sent to (introspection such as STRATA.TIER).
     static let local = CommandFlags(rawValue: 16)
+    /// Its keys must share a coordinator in a cluster (RENAME, COPY, BITOP...): it is never split
+    /// across nodes, and keys with different coordinators get Redis Cluster's CROSSSLOT error.
+    static let oneNode = CommandFlags(rawValue: 32)
+    /// Not allowed inside MULTI (WATCH, MULTI itself, SUBSCRIBE...): Redis' error when queued.
+    static let noMulti = CommandFlags(rawValue: 64)
+    /// Not allowed from a script (MULTI, EXEC, WATCH, blocking forms, SUBSCRIBE...).
+    static let noScript = CommandFlags(rawValue: 128)
 }
 
 /// A command: its name, arity (Redis' convention: n = exactly n arguments including the name,

@@ -21,6 +21,8 @@ struct CommandError: Error {
     static let notInteger = CommandError("ERR value is not an integer or out of range")
     static let notFloat = CommandError("ERR value is not a valid float")
     static let overflow = CommandError("ERR increment or decrement would overflow")
+    /// Redis Cluster's text; in Strata, keys whose coordinators differ.
+    static let crossSlot = CommandError("CROSSSLOT Keys in request don't hash to the same slot")
     static func arity(_ name: String) -> CommandError {
         CommandError("ERR wrong number of arguments for '\(name)' command")
     }
