@@ -20,8 +20,8 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-if ! python3 -c 'import redis, pytest, pexpect' >/dev/null 2>&1; then
+if ! python3 -c 'import redis, pytest, pexpect, django' >/dev/null 2>&1; then
     echo "installing redis-py, pytest and pexpect from PyPI"
-    python3 -m pip install -q redis pytest pexpect 2>/dev/null \
-        || python3 -m pip install -q --break-system-packages redis pytest pexpect
+    python3 -m pip install -q redis pytest pexpect django 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages redis pytest pexpect django
 fi
