@@ -10,7 +10,16 @@ extension ClusterNode {
     /// `--write-quorum` nodes (this one included) have them: at once for a quorum of 1, the
     /// copies then travel in the background. Fails if the quorum cannot be reached.
     public func replicate(_ keys: [[UInt8]], eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        guard cluster.isClustered else { return eventLoop.makeSucceededVoidFuture() }
+        replicateCounting(keys, eventLoop: eventLoop).quorum
+    }
+
+    /// `replicate`, and also (`acknowledged`) the number of other owners that acknowledged every
+    /// key's record: the fewest over the keys, once every copy has answered (WAIT's count).
+    public func replicateCounting(_ keys: [[UInt8]], eventLoop: any EventLoop)
+        -> (quorum: EventLoopFuture<Void>, acknowledged: EventLoopFuture<Int>)
+    {
+        guard cluster.isClustered else { return (eventLoop.makeSucceededVoidFuture(), eventLoop.makeSucceededFuture(0)) }
+        var counts: [EventLoopFuture<Int>] = []
         let quorum = cluster.configuration.writeQuorum
         let store = self.store
         let metrics = self.metrics
@@ -19,6 +28,7 @@ extension ClusterNode {
             let targets = others.filter { cluster.isLive($0) }
             for down in others where !cluster.isLive(down) { hint(key, for: down) }
             guard !targets.isEmpty else {
+                counts.append(eventLoop.makeSucceededFuture(0))
                 return quorum <= 1 ? eventLoop.makeSucceededVoidFuture()
                     : eventLoop.makeFailedFuture(ClusterError("ERR write quorum of \(quorum) not reached (1 node has the write)"))
             }
@@ -41,6 +51,7 @@ extension ClusterNode {
                     return ok
                 }
             }
+            counts.append(EventLoopFuture.whenAllSucceed(acks, on: eventLoop).map { $0.filter { $0 }.count })
             guard quorum > 1 else { return eventLoop.makeSucceededVoidFuture() }
             let needed = quorum - 1
             let promise = eventLoop.makePromise(of: Void.self)
@@ -61,6 +72,7 @@ extension ClusterNode {
             }
             return promise.futureResult
         }
-        return EventLoopFuture.andAllSucceed(perKey, on: eventLoop)
+        let acknowledged = EventLoopFuture.whenAllSucceed(counts, on: eventLoop).map { $0.min() ?? 0 }
+        return (EventLoopFuture.andAllSucceed(perKey, on: eventLoop), acknowledged)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import StrataCluster
 import RESP
 import StrataStore
 
@@ -21,6 +22,10 @@ final class ClientSession: Sendable {
         var transaction: Transaction?
         /// WATCHed keys and their stamps (`KeyStamp.text`), until EXEC, DISCARD or UNWATCH.
         var watched: [(key: [UInt8], stamp: String)] = []
+        /// For WAIT: how many other owners acknowledged this client's latest write coordinated
+        /// here, and the nodes its other writes were forwarded to (they know their own counts).
+        var acknowledged: EventLoopFuture<Int>?
+        var forwardedWritesTo: Set<NodeID> = []
     }
 
     /// A MULTI in progress: the queued commands, and whether one was refused when queued (EXEC

@@ -40,7 +40,7 @@ extension CommandExecutor {
         return ran.flatMap { result, written in
             var replicated = loop.makeSucceededVoidFuture()
             if !written.isEmpty, let cluster = self.server.cluster, cluster.isClustered {
-                let sent = cluster.replicate(written, eventLoop: loop)
+                let sent = self.replicateWrites(written, caller: caller)
                 if cluster.configuration.writeQuorum > 1 { replicated = sent }
             }
             return replicated.flatMap { result.reply(on: loop) }.recover { Reply.error(for: $0) }

@@ -47,6 +47,7 @@ extension CommandExecutor {
                     : "ERR no live owner of this key in the cluster"
                 return .remote(caller.eventLoop.makeSucceededFuture(.error(message)))
             }
+            if isWrite, let coordinator = owners.first { caller.session.state.withLock { _ = $0.forwardedWritesTo.insert(coordinator) } }
             return .remote(forward(arguments, to: owners, caller: caller))
         }
         return .remote(fanOut(arguments, spec: spec, caller: caller))

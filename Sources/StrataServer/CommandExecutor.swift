@@ -178,7 +178,7 @@ struct CommandExecutor: Sendable {
         switch outcome {
         case .done where !waits:
             // The common case: answered here and now.
-            if replicate && !failed { _ = server.cluster?.replicate(spec.keys(in: arguments).map { Array($0.readableBytesView) }, eventLoop: loop) }
+            if replicate && !failed { _ = replicateWrites(spec.keys(in: arguments).map { Array($0.readableBytesView) }, caller: caller) }
             if let metrics {
                 if failed { metrics.errors.increment() }
                 metrics.duration.record(ContinuousClock.now - start)
@@ -187,14 +187,14 @@ struct CommandExecutor: Sendable {
         case .done:
             let reply = Reply(out.getSlice(at: mark, length: out.writerIndex - mark)!)
             out.moveWriterIndex(to: mark)
-            let settled = settle(reply, spec: spec, arguments: arguments, replicate: replicate, on: loop)
+            let settled = settle(reply, spec: spec, arguments: arguments, replicate: replicate, caller: caller)
             return Execution(result: .pending(measured(settled, metrics, start, loop)), closeAfterReply: closeAfterReply)
         case .deferred(let future):
             let settled: EventLoopFuture<Reply> =
                 replicate || (isWrite && alwaysSync && !atomic)
                 ? future.flatMap { reply in
                     reply.isError ? loop.makeSucceededFuture(reply)
-                        : self.settle(reply, spec: spec, arguments: arguments, replicate: replicates, on: loop)
+                        : self.settle(reply, spec: spec, arguments: arguments, replicate: replicates, caller: caller)
                 } : future
             return Execution(result: .pending(measured(settled, metrics, start, loop)), closeAfterReply: closeAfterReply)
         }
@@ -229,12 +229,13 @@ struct CommandExecutor: Sendable {
     /// Sends a successful write's keys to their other owners (if `replicate`) and completes with
     /// `reply` once the write quorum has them and, under `--fsync always`, its commit is synced.
     private func settle(
-        _ reply: Reply, spec: CommandSpec, arguments: [ByteBuffer], replicate: Bool, on loop: any EventLoop
+        _ reply: Reply, spec: CommandSpec, arguments: [ByteBuffer], replicate: Bool, caller: Caller
     ) -> EventLoopFuture<Reply> {
+        let loop = caller.eventLoop
         var settled = loop.makeSucceededFuture(reply)
         if replicate {
             let keys = spec.keys(in: arguments).map { Array($0.readableBytesView) }
-            if let cluster = server.cluster, case let replicated = cluster.replicate(keys, eventLoop: loop), cluster.configuration.writeQuorum > 1 {
+            if let cluster = server.cluster, case let replicated = replicateWrites(keys, caller: caller), cluster.configuration.writeQuorum > 1 {
                 settled = replicated.map { reply }.recover { Reply.error(for: $0) }
             }
         }

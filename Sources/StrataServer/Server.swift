@@ -18,6 +18,8 @@ public final class Server: Sendable {
     let cursors = ScanCursors()
     /// Makes transactions and scripts atomic: held shared by every command that touches data.
     let gate = AtomicGate()
+    /// The acknowledgement count of the latest write coordinated here (WAIT, `STRATA.ACKED`).
+    let lastAcknowledged = Locked<EventLoopFuture<Int>?>(nil)
     /// This node's part in a cluster; nil (a single node): every key is local.
     public let cluster: ClusterNode?
     let startedAt = currentTimeMilliseconds()

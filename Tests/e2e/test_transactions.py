@@ -97,6 +97,8 @@ SCRIPTS = {
     "exec_clears_watches": [["SET", "c", "1"], ["WATCH", "c"], ["MULTI"], ["EXEC"], ["SET", "c", "2"], ["MULTI"], ["GET", "c"], ["EXEC"]],
     "discard_clears_watches": [["SET", "c", "1"], ["WATCH", "c"], ["MULTI"], ["DISCARD"], ["SET", "c", "2"], ["MULTI"], ["GET", "c"], ["EXEC"]],
     "ttl_and_expiry_inside": [["MULTI"], ["SET", "e", "1", "EX", "100"], ["TTL", "e"], ["PERSIST", "e"], ["TTL", "e"], ["EXEC"]],
+    "wait_alone": [["SET", "a", "1"], ["WAIT", "0", "0"], ["WAIT", "1", "-1"], ["WAIT", "x", "0"], ["WAIT", "1", "x"],
+                   ["MULTI"], ["WAIT", "0", "0"], ["EXEC"]],
     "reset_ends_the_transaction": [["MULTI"], ["SET", "r", "1"], ["RESET"], ["EXEC"], ["EXISTS", "r"]],
 }
 
@@ -401,6 +403,17 @@ def test_cluster_watch_through_any_node(cluster_nodes):
     pipe.set("{w}other", "3")
     assert pipe.execute() == [True]
     assert nodes[2].client().get("{w}other") == b"3"
+
+
+def test_wait_counts_the_other_owners_that_acknowledged(cluster_nodes):
+    # Replicas 2: one other owner per key, whether this node coordinates the write or
+    # forwards it.
+    for node in cluster_nodes.values():
+        client = node.client()
+        for i in range(5):
+            client.set(f"wait:{node.port}:{i}", i)
+            assert client.wait(1, 5000) == 1
+    assert cluster_nodes["n1"].client().wait(1, 100) == 1  # a new client with no writes
 
 
 def test_cluster_crossslot(cluster_nodes):
