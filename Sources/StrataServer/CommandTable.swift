@@ -89,6 +89,6 @@ struct CommandTable: Sendable {
 /// Namespaces the command definitions (one file per family).
 enum Commands {
     static var all: [CommandSpec] {
-        strings + keys + keyspace + transactions + wait + connection + server + cluster
+        strings + ranges + bits + keys + keyspace + transactions + wait + connection + server + cluster
     }
 }
