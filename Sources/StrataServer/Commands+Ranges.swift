@@ -49,7 +49,7 @@ extension Commands {
             let options = try LCSOptions(inv)
             let (keys, store, limit) = (Array(inv.arguments[1...2]), inv.store, inv.server.configuration.maxValueSize)
             // Its table can take up to 512 MiB and seconds to fill: always off the event loop.
-            return inv.offload { out, version in
+            return try inv.offload { out, version in
                 let a = value(of: keys[0], in: store) ?? []
                 let b = value(of: keys[1], in: store) ?? []
                 try LongestCommonSubsequence(a, b, memoryLimit: min(limit, StringLimits.redisMaximum))

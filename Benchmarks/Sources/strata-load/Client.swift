@@ -273,6 +273,10 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
     let sentAt: UnsafeMutablePointer<UInt64>
     let keyOf: UnsafeMutablePointer<UInt64>
     let getFlag: UnsafeMutablePointer<Bool>
+    /// Replies to one write request (5 for a MULTI/EXEC of three SETs), and how many of the
+    /// head request's have come.
+    let writeReplies: Int
+    var headReplies = 0
     var head = 0
     var inFlight = 0
 
@@ -281,6 +285,7 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
         state = slot.state
         stats = slot.state.stats
         encoder = config.encoder
+        writeReplies = config.encoder.form.replies
         pipeline = config.pipeline
         parser = ReplyParser(proto: config.proto)
         sendBuffer = ByteBufferAllocator().buffer(capacity: config.pipeline * max(encoder.getSize, encoder.setSize))
@@ -353,6 +358,12 @@ final class LoadHandler: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         let i = head
+        if !getFlag[i] && writeReplies > 1 {
+            // A transaction's request: MULTI's and the QUEUED replies come before EXEC's.
+            headReplies += 1
+            if headReplies < writeReplies { return }
+            headReplies = 0
+        }
         head = head + 1 == pipeline ? 0 : head + 1
         inFlight -= 1
         stats.record(latency: now &- sentAt[i], now: now, isGet: getFlag[i], key: keyOf[i], reply: reply)

@@ -38,6 +38,8 @@ struct StrataLoad: ParsableCommand {
     @Option(help: "Zipf skew (theta), 0 < s < 1.") var zipfSkew = 0.99
     @Option(help: "Fraction of requests that are GETs (the rest are SETs).") var readRatio = 0.9
     @Option(name: [.short, .long], help: "Value size in bytes for SETs.") var valueSize = 100
+    @Option(help: "What a write sends: set, multi3 (MULTI, three SETs of hash-tagged keys, EXEC) or evalsha:SHA (EVALSHA SHA 1 key value).")
+    var writeAs = "set"
     @Option(help: "Load phase length in seconds.") var duration: Double?
     @Option(name: [.short, .long], help: "Load phase request count (instead of --duration).") var requests: UInt64?
     @Flag(name: [.long, .customLong("warmup")], help: "First write every key once, in order (fill phase).")
@@ -91,7 +93,14 @@ struct StrataLoad: ParsableCommand {
         let dist = Distribution(rawValue: distribution)!
         let targets = try targets()
         let connectTimeoutSeconds = connectTimeout ?? (untilReady ? 60 : 0)
-        let encoder = RequestEncoder(proto: proto, keyPrefix: keyPrefix, valueSize: valueSize)
+        let form: RequestEncoder.WriteForm
+        switch writeAs {
+        case "set": form = .set
+        case "multi3": form = .multi3
+        case let other where other.hasPrefix("evalsha:"): form = .evalsha(String(other.dropFirst(8)))
+        default: throw ValidationError("--write-as: set, multi3 or evalsha:SHA")
+        }
+        let encoder = RequestEncoder(proto: proto, keyPrefix: keyPrefix, valueSize: valueSize, form: form)
         let runLoad = duration != nil || requests != nil || !fill
         let loadDuration = duration ?? (requests == nil ? 10 : nil)
 

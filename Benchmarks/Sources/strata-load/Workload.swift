@@ -130,10 +130,30 @@ struct RequestEncoder: Sendable {
     let setMid: [UInt8]   // between key and value
     let value: [UInt8]
     let setTail: [UInt8]
+    /// The writes' form: a plain SET, or each write wrapped as a script call or a transaction.
+    let form: WriteForm
+    /// RESP bytes before and after a write's command(s) (MULTI and EXEC for a transaction).
+    let writeOpen: [UInt8]
+    let writeClose: [UInt8]
+    /// Suffixes of the keys a transaction writes (one SET each); [[]]: one write of the key.
+    let keySuffixes: [[UInt8]]
 
     static let keyDigits = 10
 
-    init(proto: WireProtocol, keyPrefix: String, valueSize: Int) {
+    /// What a "SET" request sends.
+    enum WriteForm: Sendable, Equatable {
+        case set
+        /// `EVALSHA sha 1 key value` (a script that SETs its key).
+        case evalsha(String)
+        /// `MULTI`, `SET {key}:a v`, `SET {key}:b v`, `SET {key}:c v`, `EXEC`.
+        case multi3
+
+        /// Replies per request.
+        var replies: Int { self == .multi3 ? 5 : 1 }
+    }
+
+    init(proto: WireProtocol, keyPrefix: String, valueSize: Int, form: WriteForm = .set) {
+        self.form = form
         self.proto = proto
         self.keyPrefix = Array(keyPrefix.utf8)
         keyLength = self.keyPrefix.count + Self.keyDigits
@@ -141,7 +161,15 @@ struct RequestEncoder: Sendable {
         case .resp:
             getHead = Array("*2\r\n$3\r\nGET\r\n$\(keyLength)\r\n".utf8)
             getTail = Array("\r\n".utf8)
-            setHead = Array("*3\r\n$3\r\nSET\r\n$\(keyLength)\r\n".utf8)
+            switch form {
+            case .set:
+                setHead = Array("*3\r\n$3\r\nSET\r\n$\(keyLength)\r\n".utf8)
+            case .evalsha(let sha):
+                setHead = Array("*5\r\n$7\r\nEVALSHA\r\n$\(sha.utf8.count)\r\n\(sha)\r\n$1\r\n1\r\n$\(keyLength)\r\n".utf8)
+            case .multi3:
+                // Hash-tagged, so the three keys stay together in a cluster.
+                setHead = Array("*3\r\n$3\r\nSET\r\n$\(keyLength + 4)\r\n{".utf8)
+            }
             setMid = Array("\r\n$\(valueSize)\r\n".utf8)
         case .memcached:
             getHead = Array("get ".utf8)
@@ -150,13 +178,25 @@ struct RequestEncoder: Sendable {
             setMid = Array(" 0 0 \(valueSize)\r\n".utf8)
         }
         setTail = Array("\r\n".utf8)
+        if form == .multi3 {
+            writeOpen = Array("*1\r\n$5\r\nMULTI\r\n".utf8)
+            writeClose = Array("*1\r\n$4\r\nEXEC\r\n".utf8)
+            keySuffixes = [Array("}:a".utf8), Array("}:b".utf8), Array("}:c".utf8)]
+        } else {
+            writeOpen = []
+            writeClose = []
+            keySuffixes = [[]]
+        }
         // Random bytes: incompressible, so a server that compresses gets no advantage from the data.
         var rng = FastRandom(seed: 0x5EED)
         value = (0..<valueSize).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
     }
 
     var getSize: Int { getHead.count + keyLength + getTail.count }
-    var setSize: Int { setHead.count + keyLength + setMid.count + value.count + setTail.count }
+    var setSize: Int {
+        writeOpen.count + writeClose.count
+            + keySuffixes.reduce(0) { $0 + setHead.count + keyLength + $1.count + setMid.count + value.count + setTail.count }
+    }
 
     @inline(__always)
     private func writeKey(_ index: UInt64, into p: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
@@ -198,12 +238,16 @@ struct RequestEncoder: Sendable {
     func writeSet(key: UInt64, into buffer: inout ByteBuffer) {
         let size = setSize
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { p in
-            var o = Self.copy(setHead, into: p, at: 0)
-            o = writeKey(key, into: p, at: o)
-            o = Self.copy(setMid, into: p, at: o)
-            o = Self.copy(value, into: p, at: o)
-            o = Self.copy(setTail, into: p, at: o)
-            return o
+            var o = Self.copy(writeOpen, into: p, at: 0)
+            for suffix in keySuffixes {
+                o = Self.copy(setHead, into: p, at: o)
+                o = writeKey(key, into: p, at: o)
+                o = Self.copy(suffix, into: p, at: o)
+                o = Self.copy(setMid, into: p, at: o)
+                o = Self.copy(value, into: p, at: o)
+                o = Self.copy(setTail, into: p, at: o)
+            }
+            return Self.copy(writeClose, into: p, at: o)
         }
     }
 }
