@@ -19,6 +19,8 @@ public final class Server: Sendable {
     /// This node's part in a cluster; nil (a single node): every key is local.
     public let cluster: ClusterNode?
     let startedAt = currentTimeMilliseconds()
+    /// What CONFIG SET changes while the node runs.
+    let settings: LiveSettings
 
     let clients = Locked<[UInt64: ClientSession]>([:])
     let nextClientID = Atomic<UInt64>(1)
@@ -36,6 +38,7 @@ public final class Server: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
+        self.settings = LiveSettings(configuration: configuration, logLevel: logger.logLevel)
         let diskPool = NIOThreadPool(numberOfThreads: max(1, configuration.diskThreads))
         self.diskPool = diskPool
         self.commands = CommandTable(metrics: metrics)
