@@ -3,7 +3,9 @@ import RESP
 import StrataStore
 
 extension Commands {
-    /// OBJECT (how Redis would hold a key's value) and TOUCH (marking keys as used).
+    /// OBJECT (how Redis would hold a key's value) and TOUCH (marking keys as used). OBJECT
+    /// IDLETIME is always 0: the memory tier keeps its entries in recency order but records no
+    /// access times. OBJECT FREQ gets Redis' error for a node without an LFU policy.
     static let object: [CommandSpec] = [
         CommandSpec("object", arity: -2, flags: .container, keys: (2, 2, 1)) { inv in
             let subcommand = inv.upper(1)
@@ -29,9 +31,7 @@ extension Commands {
                         "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
                     )
                 case "IDLETIME":
-                    // The memory tier keeps its entries in recency order but records no access
-                    // times, so the idle time is not known: 0, as for a key just used.
-                    out.writeRESPInteger(0)
+                    out.writeRESPInteger(0)  // not tracked (see above): as for a key just used
                 default:
                     out.writeRESPInteger(encoding.isSharedInteger ? Int(Int32.max) : 1)
                 }

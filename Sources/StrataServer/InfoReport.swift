@@ -108,12 +108,13 @@ enum InfoReport {
     }
 
     /// `used_memory` is what the memory tier holds (what `maxmemory`, its budget, bounds);
-    /// the process' heap and resident set are beside it.
+    /// the process' heap and resident set are beside it. The fragmentation ratio is the
+    /// resident set over the heap in use (Redis' is over `used_memory`, its allocator's total).
     static func memoryFields(_ stats: StoreStatistics) -> [(String, String)] {
         let process = ProcessMemory.read()
         let rss = process.resident > 0 ? process.resident : residentMemory()
         let system = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
-        let fragmentation = stats.memoryBytes > 0 ? Double(rss) / Double(stats.memoryBytes) : 0
+        let fragmentation = process.heapInUse > 0 ? Double(rss) / Double(process.heapInUse) : 0
         return [
             ("used_memory", String(stats.memoryBytes)), ("used_memory_human", human(stats.memoryBytes)),
             ("used_memory_rss", String(rss)), ("used_memory_rss_human", human(rss)),
