@@ -47,8 +47,8 @@ final class ClientHandler: ChannelDuplexHandler {
         self.server = server
         self.executor = server.executor
         self.machine = ConnectionStateMachine(maxOutstanding: maxOutstanding)
-        self.parser = RESPCommandParser(limits: RESPDecoderLimits(maxBulkLength: server.configuration.maxValueSize))
-        self.maxBuffered = server.configuration.maxValueSize + (1 << 20)
+        self.parser = RESPCommandParser(limits: RESPDecoderLimits(maxBulkLength: server.settings.protoMaxBulkLength))
+        self.maxBuffered = server.settings.protoMaxBulkLength + (1 << 20)
     }
 
     // MARK: Lifecycle

@@ -10,7 +10,7 @@ import StrataStore
 /// - A write runs on the key's coordinator (its first live owner), which applies it and sends it
 ///   on to the other owners (`Server.replicate`).
 /// - Multi-key commands whose keys live on different nodes are split into single-key commands
-///   (MGET, MSET, DEL, UNLINK, EXISTS) and their replies combined.
+///   (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) and their replies combined.
 /// Commands from peers always run where they arrive, so a forwarded command is never forwarded
 /// again even if two nodes briefly disagree about who is up.
 extension CommandExecutor {
@@ -85,7 +85,7 @@ extension CommandExecutor {
                 for reply in replies { out.writeImmutableBuffer(reply.bytes) }
                 return Reply(out)
             }
-        case "del", "unlink", "exists":
+        case "del", "unlink", "exists", "touch":
             let replies = arguments.dropFirst().map { single([name, $0]) }
             return EventLoopFuture.whenAllSucceed(replies, on: eventLoop).map { replies in
                 var total = 0

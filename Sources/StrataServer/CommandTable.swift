@@ -89,6 +89,7 @@ struct CommandTable: Sendable {
 /// Namespaces the command definitions (one file per family).
 enum Commands {
     static var all: [CommandSpec] {
-        strings + ranges + bits + keys + keyspace + transactions + wait + connection + server + cluster
+        strings + ranges + bits + keys + rename + object + memory + keyspace + transactions + wait + connection + server
+            + config + cluster
     }
 }

@@ -33,34 +33,6 @@ extension Commands {
             return .deferred(future)
         },
 
-        CommandSpec("config", arity: -2, flags: [.admin, .container]) { inv in
-            switch inv.upper(1) {
-            case "GET":
-                guard inv.arguments.count >= 3 else { throw CommandError.arity("config|get") }
-                let parameters = ConfigReport.parameters(inv.server)
-                var matched: [(String, String)] = []
-                for i in 2..<inv.arguments.count {
-                    let pattern = Array(inv.string(i).lowercased().utf8)
-                    for (name, value) in parameters
-                    where GlobPattern.matches(pattern, Array(name.utf8)) && !matched.contains(where: { $0.0 == name }) {
-                        matched.append((name, value))
-                    }
-                }
-                inv.out.writeRESPMapHeader(matched.count, inv.version)
-                for (name, value) in matched {
-                    inv.bulk(name)
-                    inv.bulk(value)
-                }
-            case "SET":
-                throw CommandError("ERR CONFIG SET is not supported: Strata is configured by its flags; restart the node to change them")
-            case "RESETSTAT":
-                inv.ok()
-            default:
-                throw CommandError("ERR unknown subcommand '\(inv.string(1))'. Try CONFIG HELP.")
-            }
-            return .done
-        },
-
         CommandSpec("command", arity: -1, flags: [.admin, .container]) { inv in
             let table = inv.server.commands.commands
             if inv.arguments.count == 1 {
@@ -152,25 +124,5 @@ extension Commands {
         out.writeRESPArrayHeader(0)  // tips
         out.writeRESPArrayHeader(0)  // key specs
         out.writeRESPArrayHeader(0)  // subcommands
-    }
-}
-
-/// What CONFIG GET reports: Redis' names where one exists, then Strata's own.
-enum ConfigReport {
-    static func parameters(_ server: Server) -> [(String, String)] {
-        let c = server.configuration
-        let s = server.store.configuration
-        return [
-            ("bind", c.bind), ("port", String(server.port)), ("databases", "1"),
-            ("maxclients", String(c.maxClients)), ("maxmemory", String(s.memoryBudget)),
-            ("maxmemory-policy", "allkeys-lru"), ("proto-max-bulk-len", String(c.maxValueSize)),
-            ("save", ""), ("appendonly", "no"), ("appendfsync", s.fsync.rawValue),
-            ("dir", c.dataDirectory), ("timeout", "0"),
-            ("requirepass", ""),
-            ("memory", String(s.memoryBudget)), ("disk", String(s.diskBudget)),
-            ("compress-threshold", String(s.compressThreshold)), ("fsync", s.fsync.rawValue),
-            ("http-port", String(server.httpPort)), ("max-value-size", String(c.maxValueSize)),
-            ("max-clients", String(c.maxClients)), ("data-dir", c.dataDirectory),
-        ]
     }
 }

@@ -23,6 +23,8 @@ public final class Server: Sendable {
     /// This node's part in a cluster; nil (a single node): every key is local.
     public let cluster: ClusterNode?
     let startedAt = currentTimeMilliseconds()
+    /// What CONFIG SET changes while the node runs.
+    let settings: LiveSettings
 
     let clients = Locked<[UInt64: ClientSession]>([:])
     let nextClientID = Atomic<UInt64>(1)
@@ -40,6 +42,7 @@ public final class Server: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
+        self.settings = LiveSettings(configuration: configuration, logLevel: logger.logLevel)
         let diskPool = NIOThreadPool(numberOfThreads: max(1, configuration.diskThreads))
         self.diskPool = diskPool
         self.commands = CommandTable(metrics: metrics)
@@ -57,7 +60,7 @@ public final class Server: Sendable {
     public var httpPort: Int { boundHTTPPort.load(ordering: .relaxed) }
 
     /// How long a script runs before other clients get BUSY (Redis' busy-reply-threshold).
-    var busyThreshold: Duration { .milliseconds(5000) }
+    var busyThreshold: Duration { .milliseconds(settings.busyReplyThresholdMilliseconds) }
 
     /// Where every command runs.
     var executor: CommandExecutor { CommandExecutor(server: self) }

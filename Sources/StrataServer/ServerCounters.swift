@@ -9,6 +9,8 @@ final class ServerCounters: Sendable {
     let commandsProcessed = Atomic<Int>(0)
     let bytesIn = Atomic<Int>(0)
     let bytesOut = Atomic<Int>(0)
+    /// INFO's instantaneous rates, sampled from these totals.
+    let rates = TrafficRates()
 
     /// The totals at one instant.
     struct Snapshot: Sendable, Equatable {

@@ -23,9 +23,12 @@ public final class MemoryTier: Sendable {
         }
     }
 
-    /// Bytes this tier may hold.
-    public let budget: Int
-    let shardBudget: Int
+    /// Bytes this tier may hold (changed live by `resize(budget:)`).
+    public var budget: Int { budgetBytes.load(ordering: .relaxed) }
+    /// Each shard's share of the budget.
+    var shardBudget: Int { shardBudgetBytes.load(ordering: .relaxed) }
+    private let budgetBytes: Atomic<Int>
+    private let shardBudgetBytes: Atomic<Int>
     private let shards: [Shard]
     private let shardMask: UInt64
 
@@ -36,13 +39,34 @@ public final class MemoryTier: Sendable {
         var count = 1
         let wanted = requested ?? max(1, min(64, budget / (4 << 20)))
         while count * 2 <= wanted { count *= 2 }
-        self.budget = budget
-        self.shardBudget = budget / count
+        self.budgetBytes = Atomic(budget)
+        self.shardBudgetBytes = Atomic(budget / count)
         self.shardMask = UInt64(count - 1)
         // Slab regions of a 64th of a shard's budget (at most 64 MiB): at most about 64 mappings
         // per shard, 4,096 for the tier, whatever the budget.
         let regionBytes = min(64 << 20, budget / count / 64)
         self.shards = (0..<count).map { _ in Shard(capacity: 64, regionBytes: regionBytes) }
+    }
+
+    /// Changes the budget to `newBudget` bytes and evicts each shard's least recently used
+    /// entries until it fits its new share (CONFIG SET maxmemory). Returns how many were evicted.
+    /// Writes racing with the change fit whichever share they read; none outlives the next write
+    /// to its shard over the new bound.
+    @discardableResult
+    public func resize(budget newBudget: Int) -> Int {
+        precondition(newBudget >= 0)
+        let share = newBudget / shards.count
+        budgetBytes.store(newBudget, ordering: .relaxed)
+        shardBudgetBytes.store(share, ordering: .relaxed)
+        var evicted = 0
+        for shard in shards {
+            evicted += shard.state.withLock { state in
+                let n = state.table.evict(toFit: share)
+                state.evictions += n
+                return n
+            }
+        }
+        return evicted
     }
 
     /// Number of shards.

@@ -1,0 +1,49 @@
+import Logging
+import Synchronization
+
+/// The settings CONFIG SET changes while the node runs, read by whoever applies them. Each is an
+/// atomic, read without a lock on the hot path; the flags give their start-up values.
+final class LiveSettings: Sendable {
+    /// Redis' log levels, least to most severe, as CONFIG GET and SET spell them.
+    static let logLevels = ["debug", "verbose", "notice", "warning"]
+
+    /// How long a script may run before other clients get BUSY (`busy-reply-threshold`, alias
+    /// `lua-time-limit`), in milliseconds; the scripting engine reads it.
+    private let busyReplyThreshold = Atomic<Int>(5000)
+    /// The largest bulk string a new connection's parser accepts (`proto-max-bulk-len`).
+    private let protoMaxBulk: Atomic<Int>
+    /// Index into `logLevels` (`loglevel`).
+    private let logLevelIndex: Atomic<Int>
+
+    init(configuration: ServerConfiguration, logLevel: Logger.Level) {
+        protoMaxBulk = Atomic(configuration.maxValueSize)
+        logLevelIndex = Atomic(LiveSettings.redisLevelIndex(logLevel))
+    }
+
+    var busyReplyThresholdMilliseconds: Int {
+        get { busyReplyThreshold.load(ordering: .relaxed) }
+        set { busyReplyThreshold.store(newValue, ordering: .relaxed) }
+    }
+
+    var protoMaxBulkLength: Int {
+        get { protoMaxBulk.load(ordering: .relaxed) }
+        set { protoMaxBulk.store(newValue, ordering: .relaxed) }
+    }
+
+    /// Redis' name for the log level in force.
+    var logLevel: String {
+        get { LiveSettings.logLevels[logLevelIndex.load(ordering: .relaxed)] }
+        set { logLevelIndex.store(LiveSettings.logLevels.firstIndex(of: newValue) ?? 2, ordering: .relaxed) }
+    }
+
+    /// Redis' level for a swift-log level: trace is Redis' debug, debug its verbose, info and
+    /// notice its notice (the default), anything more severe its warning.
+    static func redisLevelIndex(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace: return 0
+        case .debug: return 1
+        case .info, .notice: return 2
+        case .warning, .error, .critical: return 3
+        }
+    }
+}
