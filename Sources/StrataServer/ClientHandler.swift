@@ -301,7 +301,10 @@ final class ClientHandler: ChannelDuplexHandler {
     private func refreshCaller() {
         guard let session, var caller else { return }
         let open = server.configuration.requirePass == nil
-        let (version, authenticated, isPeer) = session.state.withLock { ($0.protocolVersion, open || $0.authenticated, $0.isPeer) }
+        let (version, authenticated, isPeer, inTransaction) = session.state.withLock {
+            ($0.protocolVersion, open || $0.authenticated, $0.isPeer, $0.transaction != nil)
+        }
+        caller.inTransaction = inTransaction
         caller.version = version
         caller.authenticated = authenticated
         caller.origin = isPeer ? .peer : .client

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import RESP
 import StrataStore
 
@@ -16,6 +17,17 @@ final class ClientSession: Sendable {
         var lastActivity = currentTimeMilliseconds()
         /// Another node of the cluster (STRATA.PEER): its commands run here, never forwarded.
         var isPeer = false
+        /// A MULTI in progress (nil: none).
+        var transaction: Transaction?
+        /// WATCHed keys and their stamps (`KeyStamp.text`), until EXEC, DISCARD or UNWATCH.
+        var watched: [(key: [UInt8], stamp: String)] = []
+    }
+
+    /// A MULTI in progress: the queued commands, and whether one was refused when queued (EXEC
+    /// then answers EXECABORT).
+    struct Transaction: Sendable {
+        var commands: [[ByteBuffer]] = []
+        var aborted = false
     }
 
     let id: UInt64
@@ -37,8 +49,10 @@ final class ClientSession: Sendable {
     func describe() -> String {
         let now = currentTimeMilliseconds()
         return state.withLock { s in
-            "id=\(id) addr=\(address) laddr=\(localAddress) fd=-1 name=\(s.name) age=\((now - createdAt) / 1000) "
-                + "idle=\((now - s.lastActivity) / 1000) flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 "
+            let multi = s.transaction.map { String($0.commands.count) } ?? "-1"
+            let flags = s.transaction != nil ? "x" : "N"
+            return "id=\(id) addr=\(address) laddr=\(localAddress) fd=-1 name=\(s.name) age=\((now - createdAt) / 1000) "
+                + "idle=\((now - s.lastActivity) / 1000) flags=\(flags) db=0 sub=0 psub=0 ssub=0 multi=\(multi) qbuf=0 qbuf-free=0 "
                 + "argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=\(s.lastCommand) "
                 + "user=default redir=-1 resp=\(s.protocolVersion.rawValue) lib-name=\(s.libraryName) lib-ver=\(s.libraryVersion)"
         }

@@ -12,6 +12,9 @@ enum CommandOrigin: Sendable, Equatable {
     /// A piece of another command that was already checked and counted (a part of a fan-out, or
     /// a forwarded command whose owner turned out to be this node).
     case part
+    /// A command of a transaction or script: runs here and now, inside the unit's exclusive hold
+    /// of the gate (`CommandExecutor.atomically`); the unit replicates and syncs as a whole.
+    case atomic
 }
 
 /// Who runs a command and where its reply goes.
@@ -21,6 +24,8 @@ struct Caller: Sendable {
     var origin: CommandOrigin
     var version: RESPVersion
     var authenticated: Bool
+    /// Between MULTI and EXEC/DISCARD: commands are queued, not run.
+    var inTransaction = false
 }
 
 /// Where a command runs in a cluster.
@@ -63,11 +68,12 @@ struct CommandExecutor: Sendable {
     /// the command's entry if the caller looked it up already (nil: look it up here).
     func execute(
         _ arguments: [ByteBuffer], spec: CommandSpec? = nil, caller: Caller, placement: Placement = .byOwner,
-        into out: inout ByteBuffer
+        into out: inout ByteBuffer, retried: Bool = false
     ) -> Execution {
-        let counted = caller.origin != .part
+        let counted = caller.origin != .part && !retried
         if counted { server.counters.commandsProcessed.wrappingAdd(1, ordering: .relaxed) }
         guard let nameBuffer = arguments.first, let spec = spec ?? commands.lookup(nameBuffer) else {
+            abortTransaction(caller)
             if counted {
                 server.metrics.unknown.calls.increment()
                 server.metrics.unknown.errors.increment()
@@ -79,19 +85,58 @@ struct CommandExecutor: Sendable {
         metrics?.calls.increment()
         // Redis' order: unknown command, then arity, then authentication.
         guard spec.arityMatches(arguments.count) else {
+            abortTransaction(caller)
             metrics?.errors.increment()
             out.writeRESPError(CommandError.arity(spec.name).message)
             return Execution(result: .written(isError: true))
         }
-        guard caller.authenticated || caller.origin == .part || spec.flags.contains(.noAuth) else {
+        guard caller.authenticated || caller.origin == .part || caller.origin == .atomic || spec.flags.contains(.noAuth) else {
+            abortTransaction(caller)
             metrics?.errors.increment()
             out.writeRESPError("NOAUTH Authentication required.")
             return Execution(result: .written(isError: true))
         }
+        if caller.inTransaction && caller.origin == .client && !Self.runsInsideMulti.contains(spec.name) {
+            if let refusal = Self.multiRefusal(spec) {
+                abortTransaction(caller)
+                metrics?.errors.increment()
+                out.writeRESPError(refusal)
+                return Execution(result: .written(isError: true))
+            }
+            caller.session.state.withLock { $0.transaction?.commands.append(arguments) }
+            out.writeStaticString("+QUEUED\r\n")
+            return Execution(result: .written(isError: false))
+        }
+        // Hold the gate shared while this command touches data, so that no transaction or script
+        // runs halfway through it; while one runs, wait for it (or answer BUSY).
+        var slot: Int? = nil
+        if caller.origin != .atomic && !spec.flags.contains(.admin) && !spec.flags.contains(.noAuth) {
+            switch server.gate.tryEnter(on: caller.eventLoop, busyAfter: server.busyThreshold) {
+            case .entered(let entered):
+                slot = entered
+            case .busy(let message):
+                metrics?.errors.increment()
+                out.writeRESPError(message)
+                return Execution(result: .written(isError: true))
+            case .wait(let opened, let busy):
+                let later = opened.flatMap { open -> EventLoopFuture<Reply> in
+                    guard open else { return caller.eventLoop.makeSucceededFuture(.error(busy)) }
+                    var again = ByteBuffer()
+                    let execution = self.execute(arguments, spec: spec, caller: caller, placement: placement, into: &again, retried: true)
+                    switch execution.result {
+                    case .written(let isError): return caller.eventLoop.makeSucceededFuture(Reply(again, isError: isError))
+                    case .pending(let future): return future
+                    }
+                }
+                return Execution(result: .pending(later))
+            }
+        }
+        defer { if let slot { server.gate.leave(slot) } }
         let start = ContinuousClock.now
         let isWrite = spec.flags.contains(.write)
+        let atomic = caller.origin == .atomic
         var replicate = false
-        if spec.routes, server.cluster?.isClustered == true {
+        if spec.routes, !atomic, server.cluster?.isClustered == true {
             switch (caller.origin, placement) {
             case (.peer, _):
                 replicate = isWrite
@@ -129,7 +174,7 @@ struct CommandExecutor: Sendable {
 
         // A write that runs here goes on to the keys' other owners; with a write quorum above 1
         // its reply waits for their acknowledgements, and under `--fsync always` for the sync.
-        let waits = !failed && isWrite && ((replicate && (server.cluster?.configuration.writeQuorum ?? 1) > 1) || alwaysSync)
+        let waits = !failed && !atomic && isWrite && ((replicate && (server.cluster?.configuration.writeQuorum ?? 1) > 1) || alwaysSync)
         switch outcome {
         case .done where !waits:
             // The common case: answered here and now.
@@ -146,13 +191,27 @@ struct CommandExecutor: Sendable {
             return Execution(result: .pending(measured(settled, metrics, start, loop)), closeAfterReply: closeAfterReply)
         case .deferred(let future):
             let settled: EventLoopFuture<Reply> =
-                replicate || (isWrite && alwaysSync)
+                replicate || (isWrite && alwaysSync && !atomic)
                 ? future.flatMap { reply in
                     reply.isError ? loop.makeSucceededFuture(reply)
                         : self.settle(reply, spec: spec, arguments: arguments, replicate: replicates, on: loop)
                 } : future
             return Execution(result: .pending(measured(settled, metrics, start, loop)), closeAfterReply: closeAfterReply)
         }
+    }
+
+    /// Commands a client in MULTI runs at once rather than queueing (Redis' list).
+    static let runsInsideMulti: Set<String> = ["exec", "discard", "multi", "watch", "quit", "reset"]
+
+    /// Why a command cannot be queued in MULTI, if it cannot (Redis' texts).
+    static func multiRefusal(_ spec: CommandSpec) -> String? {
+        spec.flags.contains(.noMulti) ? "ERR Command not allowed inside a transaction" : nil
+    }
+
+    /// A refused command inside MULTI makes the EXEC answer EXECABORT (Redis' `flagTransaction`).
+    private func abortTransaction(_ caller: Caller) {
+        guard caller.inTransaction, caller.origin == .client else { return }
+        caller.session.state.withLock { $0.transaction?.aborted = true }
     }
 
     /// Runs `arguments` as a piece of another command and gives its reply as a future.

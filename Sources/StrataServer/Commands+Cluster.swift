@@ -52,7 +52,7 @@ extension Commands {
             guard inv.arguments.count % 2 == 1 else { throw CommandError.arity("strata.apply") }
             let pairs = stride(from: 1, to: inv.arguments.count, by: 2).map { (inv.bytes($0), inv.bytes($0 + 1)) }
             let store = inv.store
-            return inv.offload { out, _ in
+            return try inv.offload { out, _ in
                 var applied = 0
                 for (key, record) in pairs where try store.applyRecord(key, record: record) { applied += 1 }
                 out.writeRESPInteger(applied)
@@ -77,7 +77,7 @@ extension Commands {
                 ranges = (bits, bitmap)
             }
             let filter = ranges
-            return inv.offload { out, _ in
+            return try inv.offload { out, _ in
                 let (owned, next) = try cluster.records(
                     ownedBy: node, from: cursor, limit: min(max(count, 1), 10_000), ranges: filter)
                 out.writeRESPArrayHeader(2)
@@ -99,7 +99,7 @@ extension Commands {
             let node = NodeID(inv.string(1))
             let bits = try inv.integer(2)
             guard (1...16).contains(bits) else { throw CommandError("ERR digest bits must be 1 to 16") }
-            return inv.offload { out, _ in
+            return try inv.offload { out, _ in
                 let digests = try cluster.rangeDigests(sharedWith: node, bits: bits)
                 var payload = ByteBuffer()
                 payload.reserveCapacity(digests.count * 8)

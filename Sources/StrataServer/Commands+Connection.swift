@@ -151,6 +151,8 @@ extension Commands {
                 state.protocolVersion = .v2
                 state.name = ""
                 state.authenticated = !needsAuth
+                state.transaction = nil
+                state.watched = []
             }
             inv.out.writeRESPSimpleString("RESET")
             return .done

@@ -15,7 +15,7 @@ extension Commands {
         CommandSpec("dbsize", arity: 1) { inv in
             let store = inv.store
             guard let cluster = inv.server.clusterIfClustered else {
-                return inv.offload { out, _ in out.writeRESPInteger(try store.count()) }
+                return try inv.offload { out, _ in out.writeRESPInteger(try store.count()) }
             }
             return .deferred(
                 clusterCounts(cluster, eventLoop: inv.eventLoop).map { counts in
@@ -29,7 +29,7 @@ extension Commands {
             let pattern = inv.bytes(1)
             guard let cluster = inv.server.clusterIfClustered else {
                 let store = inv.store
-                return inv.offload { out, _ in
+                return try inv.offload { out, _ in
                     var found: [[UInt8]] = []
                     var cursor: [UInt8]? = nil
                     repeat {
@@ -89,7 +89,7 @@ extension Commands {
                 start = position
             }
             let (store, cursors, from, match) = (inv.store, inv.server.cursors, start, pattern)
-            return inv.offload { out, _ in
+            return try inv.offload { out, _ in
                 let (keys, next) = try store.scan(cursor: from, count: limit)
                 let matching = onlyNone ? [] : match.map { p in keys.filter { GlobPattern.matches(p, $0) } } ?? keys
                 writeScanReply(&out, cursor: next.map { cursors.make(.local($0)) } ?? 0, keys: matching)
@@ -99,7 +99,7 @@ extension Commands {
         CommandSpec("randomkey", arity: 1) { inv in
             let store = inv.store
             guard let cluster = inv.server.clusterIfClustered else {
-                return inv.offload { out, version in
+                return try inv.offload { out, version in
                     if let key = try store.randomKey() { out.writeRESPBulk(key) } else { out.writeRESPNull(version) }
                 }
             }
@@ -122,7 +122,7 @@ extension Commands {
             guard inv.session.state.withLock({ $0.isPeer }) else { throw CommandError("ERR STRATA.FLUSH is for cluster peers") }
             guard let floor = Version(text: inv.string(1)) else { throw CommandError("ERR invalid flush version") }
             let store = inv.store
-            return inv.offload { out, _ in out.writeRESPInteger(store.flush(upTo: floor) == nil ? 0 : 1) }
+            return try inv.offload { out, _ in out.writeRESPInteger(store.flush(upTo: floor) == nil ? 0 : 1) }
         },
 
         // STRATA.KEYSPACE COUNT filter | KEYS filter pattern | SCAN filter position count [pattern] | RANDOM:
@@ -135,7 +135,7 @@ extension Commands {
             let sub = inv.upper(1)
             if sub == "RANDOM" {
                 let store = inv.store
-                return inv.offload { out, version in
+                return try inv.offload { out, version in
                     if let key = try store.randomKey() { out.writeRESPBulk(key) } else { out.writeRESPNull(version) }
                 }
             }
@@ -150,7 +150,7 @@ extension Commands {
             }
             switch sub {
             case "COUNT":
-                return inv.offload { out, _ in
+                return try inv.offload { out, _ in
                     let (keys, expires) = try cluster.countKeys(filter)
                     out.writeRESPArrayHeader(2)
                     out.writeRESPInteger(keys)
@@ -159,7 +159,7 @@ extension Commands {
             case "KEYS":
                 guard inv.arguments.count == 4 else { throw CommandError.arity("strata.keyspace|keys") }
                 let pattern = inv.bytes(3)
-                return inv.offload { out, _ in
+                return try inv.offload { out, _ in
                     let keys = try localKeys(cluster, filter, matching: pattern)
                     out.writeRESPArrayHeader(keys.count)
                     for key in keys { out.writeRESPBulk(key) }
@@ -169,7 +169,7 @@ extension Commands {
                 let position = inv.bytes(3)
                 let count = try inv.integer(4)
                 let pattern = inv.arguments.count == 6 ? inv.bytes(5) : nil
-                return inv.offload { out, _ in
+                return try inv.offload { out, _ in
                     let (keys, next) = try cluster.keys(filter, after: position.isEmpty ? nil : position, count: max(1, count))
                     let matching = keys.map(\.key).filter { key in pattern.map { GlobPattern.matches($0, key) } ?? true }
                     out.writeRESPArrayHeader(2)

@@ -15,7 +15,7 @@ extension Commands {
             guard let cluster = inv.server.clusterIfClustered else {
                 // Keys with an expiry are counted by a scan (exact up to a million keys).
                 let server = inv.server
-                return inv.offload { out, _ in
+                return try inv.offload { out, _ in
                     let counts = try InfoReport.localCounts(server.store)
                     out.writeRESPBulk(InfoReport.render(server: server, sections: sections, keyspace: counts))
                 }
@@ -100,7 +100,7 @@ extension Commands {
 
         CommandSpec("save", arity: 1, flags: .admin) { inv in
             let store = inv.store
-            return inv.offload { out, _ in
+            return try inv.offload { out, _ in
                 try store.sync()
                 out.writeStaticString("+OK\r\n")
             }
@@ -117,7 +117,7 @@ extension Commands {
 
         CommandSpec("strata.tier", arity: 2, flags: .local, keys: (1, 1, 1)) { inv in
             let (key, store) = (inv.bytes(1), inv.store)
-            return inv.offload { out, version in
+            return try inv.offload { out, version in
                 let info = store.tier(of: key)
                 out.writeRESPMapHeader(5, version)
                 out.writeRESPBulk("tier")

@@ -53,7 +53,7 @@ extension Commands {
                     if found == nil { inv.null() }
                     return .done
                 }
-                return inv.offload { out, version in
+                return try inv.offload { out, version in
                     let found: Void? = key.withUnsafeReadableBytes { k in store.getAfterMemoryMiss(k) { v in out.writeRESPBulk(v) } }
                     if found == nil { out.writeRESPNull(version) }
                 }
@@ -94,7 +94,7 @@ extension Commands {
                 // Plain SET: nothing to read first. Large values compress off the event loop.
                 let at = expiry.at ?? 0
                 if value.readableBytes >= 64 << 10 {
-                    return inv.offload { out, _ in
+                    return try inv.offload { out, _ in
                         try key.withUnsafeReadableBytes { k in
                             try value.withUnsafeReadableBytes { v in try store.set(k, v, expiresAt: at) }
                         }
@@ -213,7 +213,7 @@ extension Commands {
             let store = inv.store
             let total = pairs.reduce(0) { $0 + $1.value.count }
             if total >= 64 << 10 {
-                return inv.offload { out, _ in
+                return try inv.offload { out, _ in
                     try store.setAll(pairs, onlyIfNoneExist: false)
                     out.writeStaticString("+OK\r\n")
                 }
@@ -227,7 +227,7 @@ extension Commands {
             guard inv.arguments.count % 2 == 1 else { throw CommandError.arity("msetnx") }
             let pairs = stride(from: 1, to: inv.arguments.count, by: 2).map { (key: inv.bytes($0), value: inv.bytes($0 + 1)) }
             let store = inv.store
-            return inv.offload { out, _ in
+            return try inv.offload { out, _ in
                 out.writeRESPInteger(try store.setAll(pairs, onlyIfNoneExist: true) ? 1 : 0)
             }
         },

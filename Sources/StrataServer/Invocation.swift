@@ -94,13 +94,20 @@ struct Invocation {
 
     // MARK: Where work runs
 
-    /// Runs `work` on the disk thread pool and defers the reply to it.
-    func offload(_ work: @escaping @Sendable (inout ByteBuffer, RESPVersion) throws -> Void) -> Outcome {
+    /// Runs `work` on the disk thread pool and defers the reply to it, holding the node's gate
+    /// shared there. Inside a transaction or script (which holds the gate and runs on a disk
+    /// thread already) it runs here and now.
+    mutating func offload(_ work: @escaping @Sendable (inout ByteBuffer, RESPVersion) throws -> Void) throws -> Outcome {
+        if origin == .atomic {
+            try work(&out, version)
+            return .done
+        }
         let version = self.version
+        let gate = server.gate
         let future = server.diskPool.runIfActive(eventLoop: eventLoop) { () -> Reply in
             var buffer = ByteBufferAllocator().buffer(capacity: 64)
             do {
-                try work(&buffer, version)
+                try gate.shared { try work(&buffer, version) }
                 return Reply(buffer)
             } catch {
                 return Reply.error(for: error)
@@ -116,7 +123,7 @@ struct Invocation {
     {
         let store = self.store
         let allInMemory = keys.allSatisfy { key in key.withUnsafeReadableBytes { store.isInMemory($0) } }
-        guard allInMemory else { return offload(work) }
+        guard allInMemory else { return try offload(work) }
         try work(&out, version)
         return .done
     }

@@ -16,6 +16,8 @@ public final class Server: Sendable {
     let diskPool: NIOThreadPool
     let commands: CommandTable
     let cursors = ScanCursors()
+    /// Makes transactions and scripts atomic: held shared by every command that touches data.
+    let gate = AtomicGate()
     /// This node's part in a cluster; nil (a single node): every key is local.
     public let cluster: ClusterNode?
     let startedAt = currentTimeMilliseconds()
@@ -51,6 +53,9 @@ public final class Server: Sendable {
     public var port: Int { boundPort.load(ordering: .relaxed) }
     /// The HTTP port in use.
     public var httpPort: Int { boundHTTPPort.load(ordering: .relaxed) }
+
+    /// How long a script runs before other clients get BUSY (Redis' busy-reply-threshold).
+    var busyThreshold: Duration { .milliseconds(5000) }
 
     /// Where every command runs.
     var executor: CommandExecutor { CommandExecutor(server: self) }

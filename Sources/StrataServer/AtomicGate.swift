@@ -1,0 +1,170 @@
+import Foundation
+import NIOCore
+import Synchronization
+
+/// What holds a node's gate exclusively: a transaction or a script, and since when.
+final class AtomicUnit: Sendable {
+    enum Kind: Sendable, Equatable {
+        case transaction
+        case script
+        case function
+    }
+
+    let kind: Kind
+    let startedAt = ContinuousClock.now
+    /// Whether it has run a write (SCRIPT KILL refuses to stop a script that wrote: the data
+    /// would be left half-changed).
+    let wrote = Atomic<Bool>(false)
+    /// Set by SCRIPT KILL / FUNCTION KILL; the script's hook sees it and stops.
+    let killRequested = Atomic<Bool>(false)
+
+    init(kind: Kind) {
+        self.kind = kind
+    }
+
+    /// The BUSY reply other clients get once this unit has run past the busy threshold.
+    var busyMessage: String {
+        kind == .function
+            ? "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+            : "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    }
+}
+
+/// Makes transactions and scripts atomic on a node, as Redis' single thread does.
+///
+/// Every command that touches data holds the gate shared while it runs (on its event loop, or
+/// on the disk thread its work moved to); a transaction or script holds it exclusively, so no
+/// other command runs in between its commands and no reader sees half of it. Readers count
+/// themselves in one of 16 cache-line-padded slots picked by thread, so two event loops never
+/// write the same cache line on the hot path; the exclusive side raises `closed`, then waits for
+/// every slot to drain (Dekker-style, sequentially consistent).
+///
+/// An event loop never blocks here: when the gate is closed its command waits for a future
+/// (`tryEnter` gives `.wait`), and gets BUSY once a script has run past the busy threshold.
+final class AtomicGate: @unchecked Sendable {
+    private static let slots = 16
+    /// Int-sized atomics between two slots' counters (128 bytes: no false sharing).
+    private static let stride = 16
+
+    private let readers: UnsafeMutablePointer<Atomic<Int>>
+    private let closed = Atomic<Bool>(false)
+    /// Serialises exclusive holders (two EXECs at once run one after the other).
+    private let exclusiveLock = Mutex<Void>(())
+    private let state = Mutex<State>(State())
+
+    private struct State {
+        var running: AtomicUnit?
+        var nextWaiter = 0
+        var waiters: [(id: Int, promise: EventLoopPromise<Bool>)] = []
+    }
+
+    /// How `tryEnter` went.
+    enum Entry {
+        /// Entered on this slot: call `leave(slot)` when done.
+        case entered(Int)
+        /// Closed by a unit still under the busy threshold: the future gives true when the gate
+        /// opens (try again) and false when the unit passed the threshold (answer `busy`).
+        case wait(EventLoopFuture<Bool>, busy: String)
+        /// Closed by a script past the busy threshold: answer this BUSY error.
+        case busy(String)
+    }
+
+    init() {
+        readers = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: Self.slots * Self.stride)
+        for i in 0..<(Self.slots * Self.stride) { (readers + i).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        readers.deinitialize(count: Self.slots * Self.stride)
+        readers.deallocate()
+    }
+
+    /// The unit holding the gate exclusively, if any.
+    var running: AtomicUnit? { state.withLock { $0.running } }
+
+    private static func slot() -> Int {
+        let id = UInt64(UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))))
+        return Int((id &* 0x9E37_79B9_7F4A_7C15) >> 60) * stride
+    }
+
+    /// Enters shared without blocking (event loops). `busyAfter`: the busy threshold.
+    func tryEnter(on eventLoop: any EventLoop, busyAfter threshold: Duration) -> Entry {
+        let slot = Self.slot()
+        readers[slot].add(1, ordering: .sequentiallyConsistent)
+        if !closed.load(ordering: .sequentiallyConsistent) { return .entered(slot) }
+        readers[slot].subtract(1, ordering: .sequentiallyConsistent)
+        return state.withLock { s -> Entry in
+            guard closed.load(ordering: .sequentiallyConsistent), let unit = s.running else {
+                // Opened meanwhile (or between two units): try again at once.
+                return .wait(eventLoop.makeSucceededFuture(true), busy: "")
+            }
+            let elapsed = ContinuousClock.now - unit.startedAt
+            if unit.kind != .transaction && elapsed >= threshold { return .busy(unit.busyMessage) }
+            let promise = eventLoop.makePromise(of: Bool.self)
+            let id = s.nextWaiter
+            s.nextWaiter += 1
+            s.waiters.append((id, promise))
+            if unit.kind != .transaction {
+                eventLoop.scheduleTask(in: .nanoseconds(Int64((threshold - elapsed) / .nanoseconds(1)))) {
+                    let expired = self.state.withLock { s -> EventLoopPromise<Bool>? in
+                        guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                        return s.waiters.remove(at: i).promise
+                    }
+                    expired?.succeed(false)
+                }
+            }
+            return .wait(promise.futureResult, busy: unit.busyMessage)
+        }
+    }
+
+    /// Enters shared, waiting while the gate is closed (disk threads only).
+    func enter() -> Int {
+        let slot = Self.slot()
+        var pause: UInt32 = 20
+        while true {
+            readers[slot].add(1, ordering: .sequentiallyConsistent)
+            if !closed.load(ordering: .sequentiallyConsistent) { return slot }
+            readers[slot].subtract(1, ordering: .sequentiallyConsistent)
+            usleep(pause)
+            pause = min(pause * 2, 1000)
+        }
+    }
+
+    func leave(_ slot: Int) {
+        readers[slot].subtract(1, ordering: .sequentiallyConsistent)
+    }
+
+    /// Runs `body` with the gate shared (disk threads).
+    func shared<R>(_ body: () throws -> R) rethrows -> R {
+        let slot = enter()
+        defer { leave(slot) }
+        return try body()
+    }
+
+    /// Runs `body` holding the gate exclusively: no other gated command runs until it returns.
+    /// Call from a disk thread, never holding the gate shared.
+    func exclusive<R>(_ unit: AtomicUnit, _ body: () throws -> R) rethrows -> R {
+        try exclusiveLock.withLock { _ in
+            // `running` first: a reader that sees the gate closed always finds its holder.
+            state.withLock { $0.running = unit }
+            closed.store(true, ordering: .sequentiallyConsistent)
+            for i in 0..<Self.slots {
+                var pause: UInt32 = 2
+                while readers[i * Self.stride].load(ordering: .sequentiallyConsistent) != 0 {
+                    usleep(pause)
+                    pause = min(pause * 2, 200)
+                }
+            }
+            defer {
+                closed.store(false, ordering: .sequentiallyConsistent)
+                let waiting = state.withLock { s in
+                    s.running = nil
+                    defer { s.waiters.removeAll() }
+                    return s.waiters.map(\.promise)
+                }
+                for promise in waiting { promise.succeed(true) }
+            }
+            return try body()
+        }
+    }
+}

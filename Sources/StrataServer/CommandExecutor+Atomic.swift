@@ -1,0 +1,141 @@
+import NIOCore
+import RESP
+import StrataStore
+
+/// Atomic execution: MULTI/EXEC and scripts run their commands as one unit on a node.
+///
+/// `atomically` moves the unit to a disk thread, loads its keys into the memory tier (holding the
+/// gate shared, so other commands carry on meanwhile), then takes the node's `AtomicGate`
+/// exclusively and runs the body, which runs commands synchronously through an `AtomicSession`.
+/// No other command that touches data runs until the body returns, so no client sees part of
+/// the unit. Afterwards the keys it wrote go to their other owners as one batch, and the
+/// caller's spec (EXEC, EVAL... are writes) makes the reply wait for `--fsync always`.
+extension CommandExecutor {
+    /// Runs `body` as one atomic unit of kind `kind`; `keys` are loaded into memory first.
+    func atomically(
+        keys: [[UInt8]], kind: AtomicUnit.Kind, caller: Caller,
+        _ body: @escaping @Sendable (AtomicSession) throws -> AtomicResult
+    ) -> EventLoopFuture<Reply> {
+        let (store, gate, loop) = (server.store, server.gate, caller.eventLoop)
+        var inside = caller
+        inside.origin = .atomic
+        inside.inTransaction = false
+        let unitCaller = inside
+        let ran = server.diskPool.runIfActive(eventLoop: loop) { () -> (AtomicResult, [[UInt8]]) in
+            // Disk reads happen here, outside the exclusive hold.
+            gate.shared {
+                for key in keys { _ = store.entry(key) }
+            }
+            let unit = AtomicUnit(kind: kind)
+            let session = AtomicSession(executor: self, caller: unitCaller, unit: unit)
+            let result = gate.exclusive(unit) { () -> AtomicResult in
+                do {
+                    return try body(session)
+                } catch {
+                    return .reply(Reply.error(for: error))
+                }
+            }
+            return (result, session.writtenKeys)
+        }
+        return ran.flatMap { result, written in
+            var replicated = loop.makeSucceededVoidFuture()
+            if !written.isEmpty, let cluster = self.server.cluster, cluster.isClustered {
+                let sent = cluster.replicate(written, eventLoop: loop)
+                if cluster.configuration.writeQuorum > 1 { replicated = sent }
+            }
+            return replicated.flatMap { result.reply(on: loop) }.recover { Reply.error(for: $0) }
+        }
+    }
+}
+
+/// What an atomic unit answers: a finished reply, or (EXEC with a cluster-wide command inside)
+/// replies of which some complete after the unit.
+enum AtomicResult: Sendable {
+    case reply(Reply)
+    /// An array of these replies, in order (EXEC's reply).
+    case array([AtomicSession.Answer], version: RESPVersion)
+    /// EXEC aborted by a WATCHed key: a null array.
+    case nullArray(RESPVersion)
+
+    func reply(on loop: any EventLoop) -> EventLoopFuture<Reply> {
+        switch self {
+        case .reply(let reply):
+            return loop.makeSucceededFuture(reply)
+        case .nullArray(let version):
+            var out = ByteBuffer()
+            if version == .v3 { out.writeStaticString("_\r\n") } else { out.writeStaticString("*-1\r\n") }
+            return loop.makeSucceededFuture(Reply(out))
+        case .array(let answers, _):
+            let replies = answers.map { answer -> EventLoopFuture<Reply> in
+                switch answer {
+                case .now(let reply): return loop.makeSucceededFuture(reply)
+                case .later(let future): return future.recover { Reply.error(for: $0) }
+                }
+            }
+            return EventLoopFuture.whenAllSucceed(replies, on: loop).map { replies in
+                var out = ByteBuffer()
+                out.writeRESPArrayHeader(replies.count)
+                for reply in replies { out.writeImmutableBuffer(reply.bytes) }
+                return Reply(out)
+            }
+        }
+    }
+}
+
+/// The commands of one atomic unit, run one by one on the unit's disk thread.
+final class AtomicSession: @unchecked Sendable {
+    /// A command's reply inside the unit.
+    enum Answer: Sendable {
+        case now(Reply)
+        /// A command whose reply comes from other nodes (DBSIZE, KEYS... in a cluster).
+        case later(EventLoopFuture<Reply>)
+    }
+
+    let executor: CommandExecutor
+    let caller: Caller
+    let unit: AtomicUnit
+    /// The keys written so far, to replicate once the unit is done.
+    private(set) var writtenKeys: [[UInt8]] = []
+
+    init(executor: CommandExecutor, caller: Caller, unit: AtomicUnit) {
+        self.executor = executor
+        self.caller = caller
+        self.unit = unit
+    }
+
+    var store: TieredStore { executor.server.store }
+
+    /// The command named by `name`, if the node has it.
+    func spec(_ name: ByteBuffer) -> CommandSpec? { executor.commands.lookup(name) }
+
+    /// Runs one command now, with replies in `version`.
+    func call(_ arguments: [ByteBuffer], version: RESPVersion) -> Answer {
+        var caller = self.caller
+        caller.version = version
+        let spec = arguments.first.flatMap { executor.commands.lookup($0) }
+        var out = ByteBuffer()
+        let execution = executor.execute(arguments, spec: spec, caller: caller, placement: .here(replicate: false), into: &out)
+        if let spec, spec.flags.contains(.write) {
+            unit.wrote.store(true, ordering: .relaxed)
+            writtenKeys += spec.keys(in: arguments).map { Array($0.readableBytesView) }
+        }
+        switch execution.result {
+        case .written(let isError): return .now(Reply(out, isError: isError))
+        case .pending(let future): return .later(future)
+        }
+    }
+
+    /// Runs one command now and gives its reply; one that would complete on other nodes gets an
+    /// error (a script cannot wait for the cluster inside its atomic run).
+    func callNow(_ arguments: [ByteBuffer], version: RESPVersion) -> Reply {
+        switch call(arguments, version: version) {
+        case .now(let reply): return reply
+        case .later: return .error("ERR this command needs other nodes of the cluster and cannot run inside a script")
+        }
+    }
+
+    /// Whether every watched key still has the stamp WATCH saw.
+    func watchesHold(_ watched: [(key: [UInt8], stamp: String)]) -> Bool {
+        watched.allSatisfy { store.stamp($0.key).text == $0.stamp }
+    }
+}
