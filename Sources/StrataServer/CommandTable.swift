@@ -89,6 +89,6 @@ struct CommandTable: Sendable {
 /// Namespaces the command definitions (one file per family).
 enum Commands {
     static var all: [CommandSpec] {
-        strings + keys + keyspace + transactions + connection + server + cluster
+        strings + keys + keyspace + transactions + scripting + connection + server + cluster
     }
 }
