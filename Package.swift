@@ -39,6 +39,23 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(
+            name: "CLua",
+            pkgConfig: "lua5.1",
+            providers: [.apt(["liblua5.1-0-dev"])]
+        ),
+        // Redis' scripting glue in C: everything that can raise a Lua error stays on this side.
+        .target(name: "CStrataLua", dependencies: ["CLua"]),
+        .target(
+            name: "StrataScript",
+            dependencies: ["CStrataLua", "CLua"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "StrataScriptTests",
+            dependencies: ["StrataScript"],
+            swiftSettings: strictSettings
+        ),
         // The few libc calls the Glibc module does not export (thread names, malloc_trim, CPU affinity).
         .target(name: "CStrataSystem"),
         .target(
@@ -81,6 +98,7 @@ let package = Package(
             name: "StrataServer",
             dependencies: [
                 "CStrataSystem",
+                "StrataScript",
                 "StrataStore",
                 "StrataCluster",
                 "RESP",

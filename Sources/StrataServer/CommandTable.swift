@@ -89,7 +89,7 @@ struct CommandTable: Sendable {
 /// Namespaces the command definitions (one file per family).
 enum Commands {
     static var all: [CommandSpec] {
-        strings + ranges + bits + keys + rename + object + memory + keyspace + transactions + wait + connection + server
-            + config + cluster
+        strings + ranges + bits + keys + rename + object + memory + keyspace + transactions + scripting + wait
+            + connection + server + config + cluster
     }
 }

@@ -50,7 +50,7 @@ extension Commands {
             i += 2
         }
         let (key, store) = (inv.bytes(2), inv.store)
-        return inv.offload { out, version in
+        return try inv.offload { out, version in
             guard let bytes = store.memoryUsage(of: key) else { return out.writeRESPNull(version) }
             out.writeRESPInteger(bytes)
         }

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import Prometheus
 import StrataCluster
+import StrataScript
 import StrataStore
 import Synchronization
 
@@ -20,6 +21,8 @@ public final class Server: Sendable {
     let gate = AtomicGate()
     /// The acknowledgement count of the latest write coordinated here (WAIT, `STRATA.ACKED`).
     let lastAcknowledged = Locked<EventLoopFuture<Int>?>(nil)
+    /// EVAL's script cache and the FUNCTION libraries, with their Lua VMs.
+    let scripts: ScriptEngine
     /// This node's part in a cluster; nil (a single node): every key is local.
     public let cluster: ClusterNode?
     let startedAt = currentTimeMilliseconds()
@@ -46,6 +49,7 @@ public final class Server: Sendable {
         let diskPool = NIOThreadPool(numberOfThreads: max(1, configuration.diskThreads))
         self.diskPool = diskPool
         self.commands = CommandTable(metrics: metrics)
+        self.scripts = FunctionsFile.engine(directory: configuration.dataDirectory, logger: logger)
         diskPool.start()
         self.cluster = cluster.map {
             ClusterNode(
