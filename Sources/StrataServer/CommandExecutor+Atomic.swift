@@ -12,6 +12,12 @@ import StrataStore
 /// caller's spec (EXEC, EVAL... are writes) makes the reply wait for `--fsync always`.
 extension CommandExecutor {
     /// Runs `body` as one atomic unit of kind `kind`; `keys` are loaded into memory first.
+    ///
+    /// A transaction whose keys are all in the memory tier runs right here on the event loop
+    /// when no other unit holds the gate (no thread hop: a MULTI/EXEC of three SETs ran at 0.4x
+    /// the speed of plain commands through the disk pool). Scripts always move to a disk
+    /// thread, so that a long one never holds an event loop whose clients may need to send
+    /// SCRIPT KILL.
     func atomically(
         keys: [[UInt8]], kind: AtomicUnit.Kind, caller: Caller,
         _ body: @escaping @Sendable (AtomicSession) throws -> AtomicResult
@@ -21,30 +27,42 @@ extension CommandExecutor {
         inside.origin = .atomic
         inside.inTransaction = false
         let unitCaller = inside
-        let ran = server.diskPool.runIfActive(eventLoop: loop) { () -> (AtomicResult, [[UInt8]]) in
-            // Disk reads happen here, outside the exclusive hold.
-            gate.shared {
-                for key in keys { _ = store.entry(key) }
-            }
+        @Sendable func run(_ hold: (AtomicUnit, () -> AtomicResult) -> AtomicResult?) -> (AtomicResult, [[UInt8]])? {
             let unit = AtomicUnit(kind: kind)
             let session = AtomicSession(executor: self, caller: unitCaller, unit: unit)
-            let result = gate.exclusive(unit) { () -> AtomicResult in
+            let result = hold(unit) {
                 do {
                     return try body(session)
                 } catch {
                     return .reply(Reply.error(for: error))
                 }
             }
-            return (result, session.writtenKeys)
+            return result.map { ($0, session.writtenKeys) }
         }
-        return ran.flatMap { result, written in
-            var replicated = loop.makeSucceededVoidFuture()
-            if !written.isEmpty, let cluster = self.server.cluster, cluster.isClustered {
-                let sent = self.replicateWrites(written, caller: caller)
-                if cluster.configuration.writeQuorum > 1 { replicated = sent }
+        if kind == .transaction, keys.allSatisfy({ key in key.withUnsafeBytes { store.isInMemory($0) } }),
+            let done = run({ unit, body in gate.tryExclusive(unit, body) })
+        {
+            return finish(done.0, written: done.1, caller: caller)
+        }
+        let ran = server.diskPool.runIfActive(eventLoop: loop) { () -> (AtomicResult, [[UInt8]]) in
+            // Disk reads happen here, outside the exclusive hold.
+            gate.shared {
+                for key in keys { _ = store.entry(key) }
             }
-            return replicated.flatMap { result.reply(on: loop) }.recover { Reply.error(for: $0) }
+            return run({ unit, body in gate.exclusive(unit, body) })!
         }
+        return ran.flatMap { result, written in self.finish(result, written: written, caller: caller) }
+    }
+
+    /// Replicates what a unit wrote and gives its reply.
+    private func finish(_ result: AtomicResult, written: [[UInt8]], caller: Caller) -> EventLoopFuture<Reply> {
+        let loop = caller.eventLoop
+        var replicated = loop.makeSucceededVoidFuture()
+        if !written.isEmpty, let cluster = server.cluster, cluster.isClustered {
+            let sent = replicateWrites(written, caller: caller)
+            if cluster.configuration.writeQuorum > 1 { replicated = sent }
+        }
+        return replicated.flatMap { result.reply(on: loop) }.recover { Reply.error(for: $0) }
     }
 }
 

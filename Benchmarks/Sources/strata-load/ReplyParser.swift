@@ -34,6 +34,8 @@ struct ReplyParser {
     private var awaitingEnd = false
     /// The first error line seen (for the report).
     var firstErrorLine: String?
+    /// Elements still to come of a flat array reply (EXEC's): counted as one reply when done.
+    private var elementsLeft = 0
 
     init(proto: WireProtocol) { self.proto = proto }
 
@@ -51,7 +53,7 @@ struct ReplyParser {
                 skip -= n
                 if skip > 0 { break }
                 if proto == .resp {
-                    onReply(.hit(valueLength))
+                    emit(.hit(valueLength), onReply)
                 } else {
                     awaitingEnd = true
                 }
@@ -78,22 +80,42 @@ struct ReplyParser {
         switch b[s] {
         case UInt8(ascii: "$"):
             if e - s == 3 && b[s + 1] == UInt8(ascii: "-") && b[s + 2] == UInt8(ascii: "1") {
-                onReply(.miss)
+                emit(.miss, onReply)
                 return
             }
             guard let n = Self.parseInt(b, s + 1, e) else { throw violation(b, s, e) }
             valueLength = n
             skip = n + 2
         case UInt8(ascii: "+"), UInt8(ascii: ":"):
-            onReply(.ok)
+            emit(.ok, onReply)
         case UInt8(ascii: "-"):
             if firstErrorLine == nil { firstErrorLine = Self.string(b, s, e) }
-            onReply(.error)
+            emit(.error, onReply)
         case UInt8(ascii: "_"):
-            onReply(.miss)
+            emit(.miss, onReply)
+        case UInt8(ascii: "*") where elementsLeft == 0:
+            // A flat array (EXEC's reply): a null one is a miss (an aborted transaction).
+            if e - s >= 2 && b[s + 1] == UInt8(ascii: "-") {
+                onReply(.miss)
+                return
+            }
+            guard let n = Self.parseInt(b, s + 1, e) else { throw violation(b, s, e) }
+            if n == 0 {
+                onReply(.ok)
+            } else {
+                elementsLeft = n
+            }
         default:
             throw violation(b, s, e)
         }
+    }
+
+    /// Hands a reply on, or counts it as an element of the array being read.
+    @inline(__always)
+    private mutating func emit(_ reply: Reply, _ onReply: (Reply) -> Void) {
+        guard elementsLeft > 0 else { return onReply(reply) }
+        elementsLeft -= 1
+        if elementsLeft == 0 { onReply(.ok) }
     }
 
     @inline(__always)
