@@ -1,6 +1,10 @@
 import CStrataLua
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Flags a script (`#!lua flags=...`) or function (`redis.register_function{flags=...}`) declares.
 public struct ScriptFlags: OptionSet, Sendable, Hashable {
     public let rawValue: Int
@@ -73,10 +77,13 @@ public struct ScriptLibrary: Sendable {
 }
 
 /// Redis 7's scripting on Lua 5.1: the EVAL script cache and VM, and the FUNCTION libraries and
-/// their VM. One VM each (as Redis has), each behind a lock: one script runs at a time. Kill
-/// requests reach a running script without the lock.
+/// their VM. One VM each (as Redis has), each behind its own lock: one script runs at a time.
+/// The catalog (scripts, libraries, functions) has a lock of its own, held only for lookups and
+/// changes, so finding a script never waits for one that runs (an event loop must not block).
+/// Lock order: a VM's lock, then the catalog's. Kill requests reach a running script without
+/// either.
 public final class ScriptEngine: Sendable {
-    /// The VMs, as opaque pointers (used only under `state`'s lock, kill excepted).
+    /// The VMs, as opaque pointers (used only under their own lock, kill excepted).
     private let evalVM: VM
     private let functionVM: VM
     private let state = Mutex(State())
@@ -125,27 +132,35 @@ public final class ScriptEngine: Sendable {
         return (flags, end, true)
     }
 
-    /// Compiles and caches `body` (SCRIPT LOAD, EVAL); gives the script.
+    /// Compiles and caches `body` (SCRIPT LOAD); gives the script.
     public func load(_ body: [UInt8]) throws(ScriptError) -> Script {
+        let script = try prepare(body)
+        try evalVM.locked { () throws(ScriptError) in try compile(script) }
+        return script
+    }
+
+    /// The script for `body` with its SHA-1 and shebang flags, cached or not, without touching
+    /// the VM (EVAL's handler, on an event loop); `run` compiles it if needed.
+    public func prepare(_ body: [UInt8]) throws(ScriptError) -> Script {
         let sha = Self.sha1hex(body)
         if let known = state.withLock({ $0.scripts[sha] }) { return known }
-        let (flags, start, hasShebang) = try Self.shebang(of: body)
-        let script = Script(sha: sha, body: body, flags: flags, hasShebang: hasShebang)
-        let failure: String? = state.withLock { state in
-            if state.scripts[sha] != nil { return nil }
-            var error = sl_buffer()
-            defer { sl_buffer_free(&error) }
-            let failed = body.withUnsafeBufferPointer { code in
-                code.baseAddress!.withMemoryRebound(to: CChar.self, capacity: code.count) { base in
-                    sl_eval_compile(evalVM.engine, "f_\(sha)", base + start, code.count - start, &error)
-                }
+        let (flags, _, hasShebang) = try Self.shebang(of: body)
+        return Script(sha: sha, body: body, flags: flags, hasShebang: hasShebang)
+    }
+
+    /// Compiles `script` into the EVAL VM and caches it, unless cached. Holds the VM's lock.
+    private func compile(_ script: Script) throws(ScriptError) {
+        if state.withLock({ $0.scripts[script.sha] }) != nil { return }
+        let start = try Self.shebang(of: script.body).codeStart
+        var error = sl_buffer()
+        defer { sl_buffer_free(&error) }
+        let failed = script.body.withUnsafeBufferPointer { code in
+            code.baseAddress!.withMemoryRebound(to: CChar.self, capacity: code.count) { base in
+                sl_eval_compile(evalVM.engine, "f_\(script.sha)", base + start, code.count - start, &error)
             }
-            if failed != 0 { return Self.string(error) }
-            state.scripts[sha] = script
-            return nil
         }
-        if let failure { throw ScriptError("ERR \(failure)") }
-        return script
+        if failed != 0 { throw ScriptError("ERR \(Self.string(error))") }
+        state.withLock { $0.scripts[script.sha] = script }
     }
 
     /// The cached script with this SHA-1 (lowercase or not), if any.
@@ -155,16 +170,23 @@ public final class ScriptEngine: Sendable {
 
     /// SCRIPT FLUSH: forgets every cached script.
     public func flushScripts() {
-        state.withLock { state in
-            for sha in state.scripts.keys { sl_forget(evalVM.engine, "f_\(sha)") }
-            state.scripts = [:]
+        evalVM.locked {
+            state.withLock { state in
+                for sha in state.scripts.keys { sl_forget(evalVM.engine, "f_\(sha)") }
+                state.scripts = [:]
+            }
         }
     }
 
     /// Runs a cached script with `keys` and `args`; `resp`: the client's protocol (2 or 3).
     public func run(_ script: Script, keys: [[UInt8]], args: [[UInt8]], resp: Int, host: ScriptHost) -> ScriptReply {
-        state.withLock { _ in
-            evalVM.run(name: script.sha, keys: keys, args: args, resp: resp, host: host) { engine, run in
+        evalVM.locked {
+            do throws(ScriptError) {
+                try compile(script)
+            } catch {
+                return ScriptReply(bytes: Array("-\(error.message)\r\n".utf8), isError: true)
+            }
+            return evalVM.run(name: script.sha, keys: keys, args: args, resp: resp, host: host) { engine, run in
                 sl_eval_run(engine, "f_\(script.sha)", run)
             }
         }
@@ -183,7 +205,7 @@ public final class ScriptEngine: Sendable {
         guard Self.isValidName(name) else {
             throw ScriptError("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
         }
-        let result: Result<Void, ScriptError> = state.withLock { state in
+        let result: Result<Void, ScriptError> = functionVM.locked { state.withLock { state in
             let old = state.libraries[name]
             if old != nil && !replace { return .failure(ScriptError("ERR Library '\(name)' already exists")) }
             switch compileLibrary(name: name, code: code, state: &state) {
@@ -199,25 +221,29 @@ public final class ScriptEngine: Sendable {
                 add(library, state: &state)
                 return .success(())
             }
-        }
+        } }
         try result.get()
         return name
     }
 
     /// FUNCTION DELETE.
     public func deleteLibrary(_ name: String) throws(ScriptError) {
-        let found = state.withLock { state -> Bool in
-            guard let library = state.libraries[name] else { return false }
-            remove(library, state: &state)
-            return true
+        let found = functionVM.locked {
+            state.withLock { state -> Bool in
+                guard let library = state.libraries[name] else { return false }
+                remove(library, state: &state)
+                return true
+            }
         }
         if !found { throw ScriptError("ERR Library not found") }
     }
 
     /// FUNCTION FLUSH.
     public func flushLibraries() {
-        state.withLock { state in
-            for library in state.libraries.values { remove(library, state: &state) }
+        functionVM.locked {
+            state.withLock { state in
+                for library in state.libraries.values { remove(library, state: &state) }
+            }
         }
     }
 
@@ -239,14 +265,16 @@ public final class ScriptEngine: Sendable {
     /// Runs function `name` (FCALL) with `keys` and `args`; `command`: how it was called (FUNCTION
     /// STATS shows it).
     public func call(function name: String, command: String, keys: [[UInt8]], args: [[UInt8]], resp: Int, host: ScriptHost) -> ScriptReply {
-        state.withLock { state in
-            guard let libraryName = state.functions[name], let library = state.libraries[libraryName] else {
-                return ScriptReply(bytes: Array("-ERR Function not found\r\n".utf8), isError: true)
+        functionVM.locked {
+            let slot = state.withLock { state -> String? in
+                guard let libraryName = state.functions[name], let library = state.libraries[libraryName] else { return nil }
+                return library.slot
             }
+            guard let slot else { return ScriptReply(bytes: Array("-ERR Function not found\r\n".utf8), isError: true) }
             running.withLock { $0 = RunningFunction(name: name, command: command, since: .now) }
             defer { running.withLock { $0 = nil } }
             return functionVM.run(name: name, keys: keys, args: args, resp: resp, host: host) { engine, run in
-                sl_function_run(engine, library.slot, name, run)
+                sl_function_run(engine, slot, name, run)
             }
         }
     }
@@ -268,7 +296,7 @@ public final class ScriptEngine: Sendable {
     /// or adds them (`replace`: a library of the same name is replaced; else it is an error).
     /// All or nothing.
     public func install(_ codes: [[UInt8]], policy: RestorePolicy) throws(ScriptError) {
-        let result: Result<Void, ScriptError> = state.withLock { state in
+        let result: Result<Void, ScriptError> = functionVM.locked { state.withLock { state in
             var compiled: [ScriptLibrary] = []
             func discard() { for library in compiled { sl_forget(functionVM.engine, library.slot) } }
             for code in codes {
@@ -312,7 +340,7 @@ public final class ScriptEngine: Sendable {
             for library in state.libraries.values where kept[library.name] == nil { remove(library, state: &state) }
             for library in compiled { add(library, state: &state) }
             return .success(())
-        }
+        } }
         try result.get()
     }
 
@@ -394,12 +422,29 @@ public final class ScriptEngine: Sendable {
 private final class VM: @unchecked Sendable {
     let engine: OpaquePointer
 
+    /// A pthread mutex: a thread waiting for a long script sleeps instead of spinning.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
     init(functions: Bool) {
         guard let engine = sl_engine_new(functions ? 1 : 0) else { fatalError("could not create a Lua VM") }
         self.engine = engine
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
     }
 
-    deinit { sl_engine_free(engine) }
+    deinit {
+        sl_engine_free(engine)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// Runs `body` holding this VM's lock.
+    func locked<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
 
     /// Runs `body` (which calls into the VM) with `run` set up from the arguments and `host`.
     func run(

@@ -21,8 +21,25 @@ extension CommandExecutor {
     func atomically(
         keys: [[UInt8]], kind: AtomicUnit.Kind, caller: Caller,
         _ body: @escaping @Sendable (AtomicSession) throws -> AtomicResult
-    ) -> EventLoopFuture<Reply> {
+    ) -> AtomicOutcome {
         let (store, gate, loop) = (server.store, server.gate, caller.eventLoop)
+        // While another unit runs: wait for it, or answer BUSY once a script passed the
+        // threshold, as any other command would (EXEC, EVAL and FCALL do not hold the gate).
+        switch gate.tryEnter(on: loop, busyAfter: server.busyThreshold) {
+        case .entered(let slot):
+            gate.leave(slot)
+        case .busy(let message):
+            return .now(.error(message))
+        case .wait(let opened, let busy):
+            return .deferred(
+                opened.flatMap { open -> EventLoopFuture<Reply> in
+                    guard open else { return loop.makeSucceededFuture(.error(busy)) }
+                    switch self.atomically(keys: keys, kind: kind, caller: caller, body) {
+                    case .now(let reply): return loop.makeSucceededFuture(reply)
+                    case .deferred(let future): return future
+                    }
+                })
+        }
         var inside = caller
         inside.origin = .atomic
         inside.inTransaction = false
@@ -42,7 +59,14 @@ extension CommandExecutor {
         if kind == .transaction, keys.allSatisfy({ key in key.withUnsafeBytes { store.isInMemory($0) } }),
             let done = run({ unit, body in gate.tryExclusive(unit, body) })
         {
-            return finish(done.0, written: done.1, caller: caller)
+            // Answered now when nothing is left to wait for: the reply goes out with the others
+            // of the same read, in one write.
+            let quorumWait = server.cluster.map { $0.isClustered && $0.configuration.writeQuorum > 1 } ?? false
+            if !quorumWait, let reply = done.0.immediate {
+                if !done.1.isEmpty, server.cluster?.isClustered == true { _ = replicateWrites(done.1, caller: caller) }
+                return .now(reply)
+            }
+            return .deferred(finish(done.0, written: done.1, caller: caller))
         }
         let ran = server.diskPool.runIfActive(eventLoop: loop) { () -> (AtomicResult, [[UInt8]]) in
             // Disk reads happen here, outside the exclusive hold.
@@ -51,7 +75,7 @@ extension CommandExecutor {
             }
             return run({ unit, body in gate.exclusive(unit, body) })!
         }
-        return ran.flatMap { result, written in self.finish(result, written: written, caller: caller) }
+        return .deferred(ran.flatMap { result, written in self.finish(result, written: written, caller: caller) })
     }
 
     /// Replicates what a unit wrote and gives its reply.
@@ -66,6 +90,14 @@ extension CommandExecutor {
     }
 }
 
+/// How an atomic unit's reply comes.
+enum AtomicOutcome {
+    /// Answered (a transaction run on the event loop).
+    case now(Reply)
+    /// Later: from a disk thread, or after replication acknowledgements.
+    case deferred(EventLoopFuture<Reply>)
+}
+
 /// What an atomic unit answers: a finished reply, or (EXEC with a cluster-wide command inside)
 /// replies of which some complete after the unit.
 enum AtomicResult: Sendable {
@@ -74,6 +106,26 @@ enum AtomicResult: Sendable {
     case array([AtomicSession.Answer], version: RESPVersion)
     /// EXEC aborted by a WATCHed key: a null array.
     case nullArray(RESPVersion)
+
+    /// The reply, if every part of it is known now.
+    var immediate: Reply? {
+        switch self {
+        case .reply(let reply):
+            return reply
+        case .nullArray(let version):
+            var out = ByteBuffer()
+            if version == .v3 { out.writeStaticString("_\r\n") } else { out.writeStaticString("*-1\r\n") }
+            return Reply(out)
+        case .array(let answers, _):
+            var out = ByteBuffer()
+            out.writeRESPArrayHeader(answers.count)
+            for answer in answers {
+                guard case .now(let reply) = answer else { return nil }
+                out.writeImmutableBuffer(reply.bytes)
+            }
+            return Reply(out)
+        }
+    }
 
     func reply(on loop: any EventLoop) -> EventLoopFuture<Reply> {
         switch self {

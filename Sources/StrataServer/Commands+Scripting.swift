@@ -106,7 +106,7 @@ extension Commands {
                 script = found
             } else {
                 do throws(ScriptError) {
-                    script = try scripts.load(inv.bytes(1))
+                    script = try scripts.prepare(inv.bytes(1))
                 } catch {
                     throw CommandError(error.message)
                 }
@@ -162,7 +162,7 @@ extension Commands {
         let server = inv.server
         let caller = Caller(session: inv.session, eventLoop: inv.eventLoop, origin: inv.origin, version: inv.version, authenticated: true)
         let resp = inv.version == .v3 ? 3 : 2
-        let future = server.executor.atomically(keys: keys, kind: kind, caller: caller) { session in
+        let outcome = server.executor.atomically(keys: keys, kind: kind, caller: caller) { session in
             let host = ScriptHost(
                 call: { arguments, version in scriptCall(arguments, version: version, readOnly: readOnly, session: session, server: server) },
                 log: { level, message in
@@ -174,7 +174,10 @@ extension Commands {
             bytes.writeBytes(reply.bytes)
             return .reply(Reply(bytes, isError: reply.isError))
         }
-        return .deferred(future)
+        switch outcome {
+        case .now(let reply): return .deferred(inv.eventLoop.makeSucceededFuture(reply))
+        case .deferred(let future): return .deferred(future)
+        }
     }
 
     /// One `redis.call` from a script: Redis' checks, then the command inside the unit.

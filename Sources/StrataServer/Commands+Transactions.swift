@@ -80,7 +80,7 @@ extension Commands {
             guard let transaction else { throw CommandError("ERR EXEC without MULTI") }
             if transaction.aborted { throw CommandError("EXECABORT Transaction discarded because of previous errors.") }
             let caller = Caller(session: inv.session, eventLoop: inv.eventLoop, origin: inv.origin, version: inv.version, authenticated: true)
-            return try runTransaction(transaction.commands, watched: watched, server: inv.server, caller: caller)
+            return try runTransaction(transaction.commands, watched: watched, server: inv.server, caller: caller, into: &inv.out)
         },
 
         // A transaction forwarded by the node its client is connected to: `STRATA.EXEC <watched>
@@ -105,7 +105,7 @@ extension Commands {
                 commands.append(try (0..<argc).map { _ in try next() })
             }
             let caller = Caller(session: inv.session, eventLoop: inv.eventLoop, origin: .peer, version: inv.version, authenticated: true)
-            return try runTransaction(commands, watched: watched, server: inv.server, caller: caller, here: true)
+            return try runTransaction(commands, watched: watched, server: inv.server, caller: caller, here: true, into: &inv.out)
         },
 
         // A key's stamp for WATCH, read on its coordinator.
@@ -118,7 +118,7 @@ extension Commands {
     /// Runs a transaction's commands as one atomic unit: here, or on the coordinator of its keys.
     static func runTransaction(
         _ commands: [[ByteBuffer]], watched: [(key: [UInt8], stamp: String)], server: Server, caller: Caller,
-        here: Bool = false
+        here: Bool = false, into out: inout ByteBuffer
     ) throws -> Outcome {
         let executor = server.executor
         var keys = watched.map(\.key)
@@ -141,10 +141,16 @@ extension Commands {
             }
         }
         let version = caller.version
-        return .deferred(
-            executor.atomically(keys: keys, kind: .transaction, caller: caller) { session in
-                guard session.watchesHold(watched) else { return .nullArray(version) }
-                return .array(commands.map { session.call($0, version: version) }, version: version)
-            })
+        let outcome = executor.atomically(keys: keys, kind: .transaction, caller: caller) { session in
+            guard session.watchesHold(watched) else { return .nullArray(version) }
+            return .array(commands.map { session.call($0, version: version) }, version: version)
+        }
+        switch outcome {
+        case .now(var reply):
+            out.writeBuffer(&reply.bytes)
+            return .done
+        case .deferred(let future):
+            return .deferred(future)
+        }
     }
 }

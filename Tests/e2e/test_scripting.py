@@ -296,6 +296,66 @@ def test_runaway_script_gets_busy_then_script_kill(node):
         other.execute_command("SCRIPT", "KILL")
 
 
+def test_busy_reaches_every_kind_of_command_and_a_script_that_wrote_is_unkillable(make_node):
+    node = make_node("--memory", "32MiB")
+    runner, other = node.client(), node.client()
+    assert other.config_set("busy-reply-threshold", 300)
+    sha = other.script_load("return redis.call('GET', KEYS[1])")
+    other.function_load("#!lua name=lib\nredis.register_function('f', function() return 1 end)")
+    started = threading.Event()
+
+    def run():
+        started.set()
+        try:
+            runner.eval("redis.call('SET', 'written', '1') while true do end", 0)
+        except redis.RedisError:
+            pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait()
+    time.sleep(0.5)
+    busy = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    for command in (("GET", "k"), ("EVAL", "return 1", 0), ("EVALSHA", sha, 1, "k"), ("FCALL", "f", 0),
+                    ("SET", "k", "v")):
+        with pytest.raises(redis.ResponseError) as error:
+            other.execute_command(*command)
+        assert busy.split(" ", 1)[1] in str(error.value), command
+    pipe = other.pipeline(transaction=True)
+    pipe.set("k", "v")
+    with pytest.raises(redis.RedisError, match="busy running a script"):
+        pipe.execute()
+    with pytest.raises(redis.ResponseError, match="UNKILLABLE Sorry the script already executed write commands"):
+        other.execute_command("SCRIPT", "KILL")
+    node.kill()  # as SHUTDOWN NOSAVE would; the script cannot be stopped otherwise
+
+
+def test_a_reader_never_sees_half_a_script(make_node):
+    node = make_node("--memory", "32MiB")
+    writer, reader = node.client(), node.client()
+    writer.mset({"s:a": 0, "s:b": 0})
+    script = writer.register_script("redis.call('INCR', KEYS[1]) redis.call('INCR', KEYS[2]) return 1")
+    stop = threading.Event()
+    torn, reads = [], [0]
+
+    def read():
+        while not stop.is_set():
+            a, b = reader.mget("s:a", "s:b")
+            reads[0] += 1
+            if a != b:
+                torn.append((a, b))
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    for _ in range(2000):
+        script(keys=["s:a", "s:b"])
+    stop.set()
+    thread.join(timeout=30)
+    assert reads[0] > 100
+    assert torn == []
+    assert writer.mget("s:a", "s:b") == [b"2000", b"2000"]
+
+
 def test_redis_py_lock_against_a_node(node):
     first, second = node.client(), node.client()
     lock = first.lock("resource", timeout=10)
