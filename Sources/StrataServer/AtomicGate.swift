@@ -164,6 +164,11 @@ final class AtomicGate: @unchecked Sendable {
         return try held(unit, body)
     }
 
+    /// Inside `exclusive`: the next unit of a batch starts (BUSY and SCRIPT KILL see it).
+    func switchUnit(to unit: AtomicUnit) {
+        state.withLock { $0.running = unit }
+    }
+
     /// Closes the gate, waits for the commands inside to finish, runs `body`, opens the gate.
     private func held<R>(_ unit: AtomicUnit, _ body: () throws -> R) rethrows -> R {
         // `running` first: a reader that sees the gate closed always finds its holder.

@@ -18,7 +18,9 @@ public final class Server: Sendable {
     let commands: CommandTable
     let cursors = ScanCursors()
     /// Makes transactions and scripts atomic: held shared by every command that touches data.
-    let gate = AtomicGate()
+    let gate: AtomicGate
+    /// The thread that runs scripts and transactions that cannot run on their event loop.
+    let atomicRunner: AtomicRunner
     /// The acknowledgement count of the latest write coordinated here (WAIT, `STRATA.ACKED`).
     let lastAcknowledged = Locked<EventLoopFuture<Int>?>(nil)
     /// EVAL's script cache and the FUNCTION libraries, with their Lua VMs.
@@ -48,6 +50,9 @@ public final class Server: Sendable {
         self.settings = LiveSettings(configuration: configuration, logLevel: logger.logLevel)
         let diskPool = NIOThreadPool(numberOfThreads: max(1, configuration.diskThreads))
         self.diskPool = diskPool
+        let gate = AtomicGate()
+        self.gate = gate
+        self.atomicRunner = AtomicRunner(gate: gate)
         self.commands = CommandTable(metrics: metrics)
         self.scripts = FunctionsFile.engine(directory: configuration.dataDirectory, logger: logger)
         diskPool.start()

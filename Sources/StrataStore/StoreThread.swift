@@ -11,12 +11,12 @@ import CStrataSystem
 /// Raising it twice before the sleeper wakes wakes it once: it says "look again", not "how many".
 ///
 /// `@unchecked Sendable`: `raised` is only read or written with `mutex` held.
-final class Wakeup: @unchecked Sendable {
+public final class Wakeup: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     private var raised = false
 
-    init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
         condition = .allocate(capacity: 1)
@@ -38,7 +38,7 @@ final class Wakeup: @unchecked Sendable {
     }
 
     /// Raises the flag, waking the sleeper if there is one.
-    func signal() {
+    public func signal() {
         pthread_mutex_lock(mutex)
         raised = true
         pthread_mutex_unlock(mutex)
@@ -47,7 +47,7 @@ final class Wakeup: @unchecked Sendable {
     }
 
     /// Sleeps until the flag is raised, and lowers it.
-    func wait() {
+    public func wait() {
         pthread_mutex_lock(mutex)
         while !raised { pthread_cond_wait(condition, mutex) }
         raised = false
@@ -56,7 +56,7 @@ final class Wakeup: @unchecked Sendable {
 
     /// Sleeps until the flag is raised or `timeout` has passed; lowers it. Returns whether it was raised.
     @discardableResult
-    func wait(timeout: Duration) -> Bool {
+    public func wait(timeout: Duration) -> Bool {
         var deadline = timespec()
         #if canImport(Darwin)
         clock_gettime(CLOCK_REALTIME, &deadline)
@@ -82,7 +82,7 @@ final class Wakeup: @unchecked Sendable {
 /// The store's background work blocks in LMDB commits and fsyncs for up to seconds at a time,
 /// and the store is a library that brings no thread pool: so each long-running job owns a thread
 /// rather than holding one of its embedder's pool or cooperative threads for the store's life.
-final class StoreThread: Sendable {
+public final class StoreThread: Sendable {
     /// The body, handed to the new thread through an unmanaged pointer.
     private final class Start {
         let name: String
@@ -96,7 +96,7 @@ final class StoreThread: Sendable {
     private let handle: Locked<pthread_t?>
 
     /// Starts `body` on a new thread named `name` (the kernel keeps its first 15 bytes).
-    init(name: String, _ body: @escaping @Sendable () -> Void) {
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
         let start = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
         #if canImport(Darwin)
         var thread: pthread_t? = nil
@@ -127,13 +127,13 @@ final class StoreThread: Sendable {
     }
 
     /// Waits for the thread's body to return. Call at most once, or not at all after `detach`.
-    func join() {
+    public func join() {
         guard let thread = handle.withLock({ h -> pthread_t? in defer { h = nil }; return h }) else { return }
         pthread_join(thread, nil)
     }
 
     /// Lets the thread finish on its own; its resources go back when it does.
-    func detach() {
+    public func detach() {
         guard let thread = handle.withLock({ h -> pthread_t? in defer { h = nil }; return h }) else { return }
         pthread_detach(thread)
     }
