@@ -243,6 +243,10 @@ void sl_engine_free(sl_engine *engine) {
 
 void sl_engine_kill(sl_engine *engine) { __atomic_store_n(&engine->kill, 1, __ATOMIC_RELEASE); }
 
+void sl_engine_set_preemptible(sl_engine *engine, int on) { engine->preemptible = on; }
+
+int sl_engine_preempted(sl_engine *engine) { return engine->preempted; }
+
 size_t sl_engine_memory(sl_engine *engine) { return (size_t)lua_gc(engine->L, LUA_GCCOUNT, 0) * 1024; }
 
 // MARK: Running
@@ -256,6 +260,9 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
         if (now_ms() > engine->load_deadline) message = "FUNCTION LOAD timeout";
     } else if (__atomic_load_n(&engine->kill, __ATOMIC_ACQUIRE)) {
         message = "Script killed by user with SCRIPT KILL...";
+    } else if (engine->preemptible) {
+        engine->preempted = 1;
+        message = "script preempted to run on another thread";
     }
     if (!message) return;
     // Every line from now on raises again, so a pcall in the script cannot swallow it.
@@ -409,7 +416,9 @@ static void run_protected(sl_engine *engine, invocation *call) {
     engine->run = run;
     engine->resp = 2;
     __atomic_store_n(&engine->kill, 0, __ATOMIC_RELEASE);
-    lua_sethook(engine->L, count_hook, LUA_MASKCOUNT, 100000);
+    engine->preempted = 0;
+    // Every 10,000 instructions: a few microseconds of Lua between checks.
+    lua_sethook(engine->L, count_hook, LUA_MASKCOUNT, 10000);
     int status = lua_cpcall(engine->L, invoke, call);
     lua_sethook(engine->L, NULL, 0, 0);
     if (status) {

@@ -21,6 +21,10 @@ struct sl_engine {
     /// While a library loads: where registered functions go, and the load deadline (ms).
     int loading;
     int64_t load_deadline;
+    /// Set before a run on an event loop: the count hook stops the script (`preempted`) so that
+    /// it can run again elsewhere; cleared before its first write, after which it cannot.
+    int preemptible;
+    int preempted;
     /// Redis' rand48 state for math.random.
     uint64_t rand48;
 };

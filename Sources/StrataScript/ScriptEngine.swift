@@ -35,6 +35,9 @@ public struct ScriptError: Error, Sendable, Equatable {
 public struct ScriptReply: Sendable {
     public var bytes: [UInt8]
     public var isError: Bool
+    /// The run was stopped before any write, to run again from the start on another thread
+    /// (`preemptible` runs only); `bytes` mean nothing then.
+    public var preempted = false
 }
 
 /// What a running script can do outside the VM: run a command (`redis.call`) and log.
@@ -179,17 +182,34 @@ public final class ScriptEngine: Sendable {
     }
 
     /// Runs a cached script with `keys` and `args`; `resp`: the client's protocol (2 or 3).
-    public func run(_ script: Script, keys: [[UInt8]], args: [[UInt8]], resp: Int, host: ScriptHost) -> ScriptReply {
+    ///
+    /// `preemptible`: the caller is a thread that must not stay long in a script (an event
+    /// loop); the run stops after about 10,000 instructions unless it wrote first
+    /// (`stopPreemption`), and says so (`ScriptReply.preempted`).
+    public func run(
+        _ script: Script, keys: [[UInt8]], args: [[UInt8]], resp: Int, host: ScriptHost, preemptible: Bool = false
+    ) -> ScriptReply {
         evalVM.locked {
+            sl_engine_set_preemptible(evalVM.engine, preemptible ? 1 : 0)
+            defer { sl_engine_set_preemptible(evalVM.engine, 0) }
             do throws(ScriptError) {
                 try compile(script)
             } catch {
                 return ScriptReply(bytes: Array("-\(error.message)\r\n".utf8), isError: true)
             }
-            return evalVM.run(name: script.sha, keys: keys, args: args, resp: resp, host: host) { engine, run in
+            var reply = evalVM.run(name: script.sha, keys: keys, args: args, resp: resp, host: host) { engine, run in
                 sl_eval_run(engine, "f_\(script.sha)", run)
             }
+            reply.preempted = sl_engine_preempted(evalVM.engine) != 0
+            return reply
         }
+    }
+
+    /// The running script or function is about to write: from now on it runs to its end
+    /// where it is (called from inside the run, by its `redis.call`).
+    public func stopPreemption() {
+        sl_engine_set_preemptible(evalVM.engine, 0)
+        sl_engine_set_preemptible(functionVM.engine, 0)
     }
 
     /// Stops the running EVAL script at its next hook (SCRIPT KILL).
@@ -264,8 +284,13 @@ public final class ScriptEngine: Sendable {
 
     /// Runs function `name` (FCALL) with `keys` and `args`; `command`: how it was called (FUNCTION
     /// STATS shows it).
-    public func call(function name: String, command: String, keys: [[UInt8]], args: [[UInt8]], resp: Int, host: ScriptHost) -> ScriptReply {
+    public func call(
+        function name: String, command: String, keys: [[UInt8]], args: [[UInt8]], resp: Int, host: ScriptHost,
+        preemptible: Bool = false
+    ) -> ScriptReply {
         functionVM.locked {
+            sl_engine_set_preemptible(functionVM.engine, preemptible ? 1 : 0)
+            defer { sl_engine_set_preemptible(functionVM.engine, 0) }
             let slot = state.withLock { state -> String? in
                 guard let libraryName = state.functions[name], let library = state.libraries[libraryName] else { return nil }
                 return library.slot
@@ -273,9 +298,11 @@ public final class ScriptEngine: Sendable {
             guard let slot else { return ScriptReply(bytes: Array("-ERR Function not found\r\n".utf8), isError: true) }
             running.withLock { $0 = RunningFunction(name: name, command: command, since: .now) }
             defer { running.withLock { $0 = nil } }
-            return functionVM.run(name: name, keys: keys, args: args, resp: resp, host: host) { engine, run in
+            var reply = functionVM.run(name: name, keys: keys, args: args, resp: resp, host: host) { engine, run in
                 sl_function_run(engine, slot, name, run)
             }
+            reply.preempted = sl_engine_preempted(functionVM.engine) != 0
+            return reply
         }
     }
 

@@ -118,8 +118,8 @@ extension Commands {
             let forwarded = [ByteBuffer(string: readOnly ? "EVAL_RO" : "EVAL"), ByteBuffer(bytes: script.body)] + inv.arguments.dropFirst(2)
             if let outcome = try routeScript(inv, keys: keys, flags: script.flags, forwarded: forwarded) { return outcome }
             let readOnlyRun = readOnly || script.flags.contains(.noWrites)
-            return runAtomically(inv, keys: keys, kind: .script, readOnly: readOnlyRun) { host, resp in
-                scripts.run(script, keys: keys, args: args, resp: resp, host: host)
+            return runAtomically(inv, keys: keys, kind: .script, readOnly: readOnlyRun) { host, resp, preemptible in
+                scripts.run(script, keys: keys, args: args, resp: resp, host: host, preemptible: preemptible)
             }
         }
     }
@@ -135,8 +135,9 @@ extension Commands {
             }
             if let outcome = try routeScript(inv, keys: keys, flags: function.flags, forwarded: inv.arguments) { return outcome }
             let readOnlyRun = readOnly || function.flags.contains(.noWrites)
-            return runAtomically(inv, keys: keys, kind: .function, readOnly: readOnlyRun) { host, resp in
-                scripts.call(function: functionName, command: name, keys: keys, args: args, resp: resp, host: host)
+            return runAtomically(inv, keys: keys, kind: .function, readOnly: readOnlyRun) { host, resp, preemptible in
+                scripts.call(
+                    function: functionName, command: name, keys: keys, args: args, resp: resp, host: host, preemptible: preemptible)
             }
         }
     }
@@ -157,7 +158,7 @@ extension Commands {
     /// Runs a script as one atomic unit, its `redis.call`s through the unit's session.
     static func runAtomically(
         _ inv: Invocation, keys: [[UInt8]], kind: AtomicUnit.Kind, readOnly: Bool,
-        _ body: @escaping @Sendable (ScriptHost, Int) -> ScriptReply
+        _ body: @escaping @Sendable (ScriptHost, Int, Bool) -> ScriptReply
     ) -> Outcome {
         let server = inv.server
         let caller = Caller(session: inv.session, eventLoop: inv.eventLoop, origin: inv.origin, version: inv.version, authenticated: true)
@@ -169,7 +170,8 @@ extension Commands {
                     let levels: [Logger.Level] = [.debug, .info, .notice, .warning]
                     server.logger.log(level: levels[min(max(level, 0), 3)], "\(message)", metadata: ["source": "script"])
                 })
-            let reply = body(host, resp)
+            let reply = body(host, resp, session.onEventLoop)
+            if reply.preempted { return .preempted }
             var bytes = ByteBuffer()
             bytes.writeBytes(reply.bytes)
             return .reply(Reply(bytes, isError: reply.isError))
@@ -188,6 +190,7 @@ extension Commands {
         guard spec.arityMatches(buffers.count) else { return refuse("ERR Wrong number of args calling Redis command from script") }
         if spec.flags.contains(.noScript) { return refuse("ERR This Redis command is not allowed from script") }
         if readOnly && spec.flags.contains(.write) { return refuse("ERR Write commands are not allowed from read-only scripts.") }
+        if spec.flags.contains(.write) && session.onEventLoop { server.scripts.stopPreemption() }
         if spec.routes, let cluster = server.clusterIfClustered {
             for key in spec.keys(in: buffers) where cluster.owners(of: Array(key.readableBytesView)).first != cluster.nodeID {
                 return refuse("ERR Script attempted to access a non local key in a cluster node")

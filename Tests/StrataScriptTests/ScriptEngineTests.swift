@@ -199,4 +199,30 @@ final class FakeNode: @unchecked Sendable {
         #expect(String(decoding: reply.bytes, as: UTF8.self).hasPrefix("-ERR Script killed by user with SCRIPT KILL... script: "))
         #expect(reply.isError)
     }
+
+    @Test func aPreemptibleRunStopsBeforeItsFirstWriteOnly() throws {
+        let loop = try engine.load(Array("local i = 0 while i < 100000 do i = i + 1 end return i".utf8))
+        let stopped = engine.run(loop, keys: [], args: [], resp: 2, host: FakeNode().host, preemptible: true)
+        #expect(stopped.preempted)
+        // The same script, not preemptible (the runner thread), runs to its end.
+        let whole = engine.run(loop, keys: [], args: [], resp: 2, host: FakeNode().host)
+        #expect(!whole.preempted)
+        #expect(String(decoding: whole.bytes, as: UTF8.self) == ":100000\r\n")
+        // A run that wrote first (its host stops preemption, as the server does) is not stopped.
+        let writes = try engine.load(Array("redis.call('SET', 'k', 'v') local i = 0 while i < 100000 do i = i + 1 end return i".utf8))
+        let node = FakeNode()
+        let engine = self.engine
+        var host = node.host
+        let call = host.call
+        host.call = { arguments, resp in
+            engine.stopPreemption()
+            return call(arguments, resp)
+        }
+        let wrote = engine.run(writes, keys: [], args: [], resp: 2, host: host, preemptible: true)
+        #expect(!wrote.preempted)
+        #expect(String(decoding: wrote.bytes, as: UTF8.self) == ":100000\r\n")
+        #expect(node.data["k"] == "v")
+        // A short script is never stopped.
+        #expect(!engine.run(try engine.load(Array("return 1".utf8)), keys: [], args: [], resp: 2, host: node.host, preemptible: true).preempted)
+    }
 }

@@ -74,6 +74,10 @@ sl_engine *sl_engine_new(int functions);
 void sl_engine_free(sl_engine *engine);
 /// Asks the running script to stop at its next hook (SCRIPT KILL / FUNCTION KILL).
 void sl_engine_kill(sl_engine *engine);
+/// Whether the next runs may be stopped to run again elsewhere (see `preemptible`), and whether
+/// the last one was.
+void sl_engine_set_preemptible(sl_engine *engine, int on);
+int sl_engine_preempted(sl_engine *engine);
 /// Bytes the VM holds (USED_MEMORY_VM-style reporting).
 size_t sl_engine_memory(sl_engine *engine);
 
