@@ -17,6 +17,8 @@ final class AtomicUnit: Sendable {
     let wrote = Atomic<Bool>(false)
     /// Set by SCRIPT KILL / FUNCTION KILL; the script's hook sees it and stops.
     let killRequested = Atomic<Bool>(false)
+    /// Whether a timer will answer this unit's waiters BUSY at the threshold.
+    let busyTimerArmed = Atomic<Bool>(false)
 
     init(kind: Kind) {
         self.kind = kind
@@ -56,8 +58,7 @@ final class AtomicGate: @unchecked Sendable {
 
     private struct State {
         var running: AtomicUnit?
-        var nextWaiter = 0
-        var waiters: [(id: Int, promise: EventLoopPromise<Bool>)] = []
+        var waiters: [EventLoopPromise<Bool>] = []
     }
 
     /// How `tryEnter` went.
@@ -108,16 +109,17 @@ final class AtomicGate: @unchecked Sendable {
             let elapsed = ContinuousClock.now - unit.startedAt
             if unit.kind != .transaction && elapsed >= threshold { return .busy(unit.busyMessage) }
             let promise = eventLoop.makePromise(of: Bool.self)
-            let id = s.nextWaiter
-            s.nextWaiter += 1
-            s.waiters.append((id, promise))
-            if unit.kind != .transaction {
+            s.waiters.append(promise)
+            // One timer per unit (not per waiter: thousands of timers filled the event loops'
+            // task heaps under a script load): at the threshold it answers every waiter BUSY.
+            if unit.kind != .transaction && !unit.busyTimerArmed.exchange(true, ordering: .relaxed) {
                 eventLoop.scheduleTask(in: .nanoseconds(Int64((threshold - elapsed) / .nanoseconds(1)))) {
-                    let expired = self.state.withLock { s -> EventLoopPromise<Bool>? in
-                        guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                        return s.waiters.remove(at: i).promise
+                    let expired = self.state.withLock { s -> [EventLoopPromise<Bool>] in
+                        guard s.running === unit else { return [] }
+                        defer { s.waiters.removeAll() }
+                        return s.waiters
                     }
-                    expired?.succeed(false)
+                    for promise in expired { promise.succeed(false) }
                 }
             }
             return .wait(promise.futureResult, busy: unit.busyMessage)
@@ -187,7 +189,7 @@ final class AtomicGate: @unchecked Sendable {
             let waiting = state.withLock { s in
                 s.running = nil
                 defer { s.waiters.removeAll() }
-                return s.waiters.map(\.promise)
+                return s.waiters
             }
             for promise in waiting { promise.succeed(true) }
         }
