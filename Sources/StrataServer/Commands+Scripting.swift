@@ -118,7 +118,7 @@ extension Commands {
             let forwarded = [ByteBuffer(string: readOnly ? "EVAL_RO" : "EVAL"), ByteBuffer(bytes: script.body)] + inv.arguments.dropFirst(2)
             if let outcome = try routeScript(inv, keys: keys, flags: script.flags, forwarded: forwarded) { return outcome }
             let readOnlyRun = readOnly || script.flags.contains(.noWrites)
-            return runAtomically(inv, keys: keys, kind: .script, readOnly: readOnlyRun) { host, resp, preemptible in
+            return try runAtomically(&inv, keys: keys, kind: .script, readOnly: readOnlyRun) { host, resp, preemptible in
                 scripts.run(script, keys: keys, args: args, resp: resp, host: host, preemptible: preemptible)
             }
         }
@@ -135,7 +135,7 @@ extension Commands {
             }
             if let outcome = try routeScript(inv, keys: keys, flags: function.flags, forwarded: inv.arguments) { return outcome }
             let readOnlyRun = readOnly || function.flags.contains(.noWrites)
-            return runAtomically(inv, keys: keys, kind: .function, readOnly: readOnlyRun) { host, resp, preemptible in
+            return try runAtomically(&inv, keys: keys, kind: .function, readOnly: readOnlyRun) { host, resp, preemptible in
                 scripts.call(
                     function: functionName, command: name, keys: keys, args: args, resp: resp, host: host, preemptible: preemptible)
             }
@@ -157,9 +157,9 @@ extension Commands {
 
     /// Runs a script as one atomic unit, its `redis.call`s through the unit's session.
     static func runAtomically(
-        _ inv: Invocation, keys: [[UInt8]], kind: AtomicUnit.Kind, readOnly: Bool,
+        _ inv: inout Invocation, keys: [[UInt8]], kind: AtomicUnit.Kind, readOnly: Bool,
         _ body: @escaping @Sendable (ScriptHost, Int, Bool) -> ScriptReply
-    ) -> Outcome {
+    ) throws -> Outcome {
         let server = inv.server
         let caller = Caller(session: inv.session, eventLoop: inv.eventLoop, origin: inv.origin, version: inv.version, authenticated: true)
         let resp = inv.version == .v3 ? 3 : 2
@@ -177,8 +177,15 @@ extension Commands {
             return .reply(Reply(bytes, isError: reply.isError))
         }
         switch outcome {
-        case .now(let reply): return .deferred(inv.eventLoop.makeSucceededFuture(reply))
-        case .deferred(let future): return .deferred(future)
+        case .now(var reply):
+            // Answered here and now (no flush of its own: it goes out with the replies around it).
+            if reply.isError {
+                throw CommandError(String(buffer: reply.bytes).trimmingPrefix("-").trimmingSuffixCRLF)
+            }
+            inv.out.writeBuffer(&reply.bytes)
+            return .done
+        case .deferred(let future):
+            return .deferred(future)
         }
     }
 
@@ -225,4 +232,13 @@ extension Commands {
         "KILL", "    Kill the currently executing Lua script.",
         "LOAD <script>", "    Load a script into the scripts cache without executing it.",
     ]
+}
+
+extension String {
+    /// The text without a trailing CR LF (an error reply's line).
+    fileprivate var trimmingSuffixCRLF: String { hasSuffix("\r\n") ? String(dropLast(2)) : self }
+}
+
+extension Substring {
+    fileprivate var trimmingSuffixCRLF: String { String(self).trimmingSuffixCRLF }
 }
