@@ -180,7 +180,8 @@ extension Commands {
         case .now(var reply):
             // Answered here and now (no flush of its own: it goes out with the replies around it).
             if reply.isError {
-                throw CommandError(String(buffer: reply.bytes).trimmingPrefix("-").trimmingSuffixCRLF)
+                // The reply's line without its "-" and CR LF.
+                throw CommandError(String(decoding: reply.bytes.readableBytesView.dropFirst().dropLast(2), as: UTF8.self))
             }
             inv.out.writeBuffer(&reply.bytes)
             return .done
@@ -234,11 +235,3 @@ extension Commands {
     ]
 }
 
-extension String {
-    /// The text without a trailing CR LF (an error reply's line).
-    fileprivate var trimmingSuffixCRLF: String { hasSuffix("\r\n") ? String(dropLast(2)) : self }
-}
-
-extension Substring {
-    fileprivate var trimmingSuffixCRLF: String { String(self).trimmingSuffixCRLF }
-}
