@@ -103,7 +103,13 @@ struct ByteTable<Value> {
             slots.swapAt(index, last)
         }
         let value = slots.removeLast().value
-        if buckets.count > 8 && slots.count * 8 < buckets.count { rehash(to: ByteTable.bucketCount(for: slots.count)) }
+        if buckets.count > 8 && slots.count * 8 < buckets.count {
+            var compact: [Slot] = []  // give back the slot array's spare capacity too
+            compact.reserveCapacity(slots.count)
+            compact.append(contentsOf: slots)
+            slots = compact
+            rehash(to: ByteTable.bucketCount(for: slots.count))
+        }
         return value
     }
 

@@ -85,7 +85,9 @@ struct ByteReader {
 
     /// Reads a length-prefixed byte string.
     mutating func string() throws(CollectionFormatError) -> [UInt8] {
-        let n = try count(atMost: remaining)
+        let length = try varint()
+        guard length <= UInt64(remaining) else { throw CollectionFormatError("string length \(length) past the end") }
+        let n = Int(length)
         defer { offset += n }
         return Array(bytes[offset..<offset + n])
     }
