@@ -2,8 +2,10 @@
 /// names and defaults. The server holds one live copy (CONFIG SET changes it) and passes it to
 /// every mutation; a value converts when a mutation crosses a threshold, never back (as Redis).
 public struct CollectionLimits: Sendable, Equatable {
-    /// `hash-max-listpack-entries` (alias `hash-max-ziplist-entries`): most fields in a listpack hash.
-    public var hashMaxListpackEntries = 128
+    /// `hash-max-listpack-entries` (alias `hash-max-ziplist-entries`): most fields in a listpack
+    /// hash. 512 is the default compiled into Redis 7 (what CONFIG GET answers without a
+    /// config file); the sample redis.conf sets 128.
+    public var hashMaxListpackEntries = 512
     /// `hash-max-listpack-value` (alias `hash-max-ziplist-value`): longest field or value in a listpack hash.
     public var hashMaxListpackValue = 64
     /// `set-max-intset-entries`: most members in an intset.
@@ -41,13 +43,14 @@ public struct CollectionLimits: Sendable, Equatable {
         return self[keyPath: key]
     }
 
-    /// Sets parameter `name` (any case, aliases included) to `value`; throws Redis' CONFIG SET
-    /// range error text's argument part when `value` is outside what Redis accepts.
-    public mutating func set(_ name: String, to value: Int) throws(CollectionFormatError) {
-        guard let key = CollectionLimits.keyPath(for: name) else { throw CollectionFormatError("unknown parameter '\(name)'") }
+    /// Sets parameter `name` (any case, aliases included) to `value`; throws the argument part
+    /// of Redis' CONFIG SET error ("argument must be between 0 and ... inclusive") when `value`
+    /// is outside what Redis accepts, or "Unknown option" for a name that is not a threshold.
+    public mutating func set(_ name: String, to value: Int) throws(CollectionCommandError) {
+        guard let key = CollectionLimits.keyPath(for: name) else { throw CollectionCommandError("Unknown option or number of arguments for CONFIG SET - '\(name)'") }
         let range = CollectionLimits.range(for: key)
         guard range.contains(value) else {
-            throw CollectionFormatError("argument must be between \(range.lowerBound) and \(range.upperBound) inclusive")
+            throw CollectionCommandError("argument must be between \(range.lowerBound) and \(range.upperBound) inclusive")
         }
         self[keyPath: key] = value
     }

@@ -2,13 +2,14 @@ import DequeModule
 
 extension ListValue {
     /// The list as bytes: the header (listpack or quicklist), the node count, then each node's
-    /// entry count and raw entry bytes.
+    /// entry count and raw (uncompressed) entry bytes; a loaded list compresses its interior
+    /// nodes at its first mutation under a `listCompressDepth` above 0.
     public func serialize() -> [UInt8] {
         var w = SerializationTag.writer(.list, isQuicklist ? .quicklist : .listpack)
         w.count(nodes.count)
         for node in nodes {
             w.count(node.count)
-            w.string(node.bytes)
+            w.string(node.listpack.bytes)
         }
         return w.bytes
     }

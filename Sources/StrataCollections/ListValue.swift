@@ -1,27 +1,31 @@
 import DequeModule
 
-/// A Redis list: a quicklist, a deque of `Listpack` nodes each within the
-/// `listMaxListpackSize` limit (a count of entries, or 4-64 KiB of entry bytes). Pushes and
-/// pops at either end are O(1) (they touch one bounded node); access by index is O(n/node
-/// size) through the node counts; edits in the middle repack one bounded node. As Redis 7.2,
-/// a list that fits one node reports `listpack`, becomes `quicklist` when it outgrows it, and
-/// goes back once a deletion leaves one node at most half full.
+/// A Redis list: a quicklist, a deque of `ListNode`s (listpacks) each within the
+/// `listMaxListpackSize` limit (a count of entries, or 4-64 KiB of entry bytes), the nodes
+/// more than `listCompressDepth` from either end held LZF-compressed. Pushes and pops at
+/// either end are O(1) (they touch one bounded node, and at most two nodes change compression);
+/// access by index is O(n/node size) through the node counts; edits in the middle repack one
+/// bounded node. As Redis 7.2, a list that fits one node reports `listpack`, becomes
+/// `quicklist` when it outgrows it, and goes back once a deletion leaves one node at most
+/// half full.
 public struct ListValue: Sendable {
     /// The nodes, none empty.
-    private(set) var nodes: Deque<Listpack> = []
+    private(set) var nodes: Deque<ListNode> = []
     /// How many elements the list holds.
     public private(set) var count = 0
     /// Whether the list has outgrown a single node (Redis' `quicklist` encoding).
     private(set) var isQuicklist = false
     /// The heap bytes of all nodes, kept as nodes change.
     private var nodeBytes = 0
+    /// The `listCompressDepth` the nodes' compression follows (0: none compressed).
+    private var compressDepth = 0
 
     /// An empty list.
     public init() {}
 
     /// A list with the given nodes (deserialization).
     init(nodes: Deque<Listpack>, isQuicklist: Bool) {
-        self.nodes = nodes
+        self.nodes = Deque(nodes.map(ListNode.init))
         self.isQuicklist = isQuicklist
         count = nodes.reduce(0) { $0 + $1.count }
         nodeBytes = nodes.reduce(0) { $0 + $1.memoryBytes }
@@ -34,12 +38,12 @@ public struct ListValue: Sendable {
     public var encodingName: String { isQuicklist ? "quicklist" : "listpack" }
 
     /// The heap bytes this list holds, kept up to date as it changes.
-    public var memoryBytes: Int { nodeBytes + ByteCost.array(capacity: nodes.count, stride: MemoryLayout<Listpack>.stride) }
+    public var memoryBytes: Int { nodeBytes + ByteCost.array(capacity: nodes.count, stride: MemoryLayout<ListNode>.stride) }
 
     /// Whether `node` can take one more element of `size` bytes under `limits`.
-    private static func fits(_ node: Listpack, adding size: Int, _ limits: CollectionLimits) -> Bool {
+    private static func fits(count: Int, bytes: Int, adding size: Int, _ limits: CollectionLimits) -> Bool {
         let l = limits.listNodeLimits
-        return node.count + 1 <= l.entries && node.bytes.count + varintSize(size) + size <= l.bytes
+        return count + 1 <= l.entries && bytes + varintSize(size) + size <= l.bytes
     }
 
     /// The bytes of a varint holding `n`.
@@ -56,7 +60,7 @@ public struct ListValue: Sendable {
     /// Edits node `i` in place, keeping the byte and element counts up to date.
     private mutating func withNode<R>(_ i: Int, _ body: (inout Listpack) -> R) -> R {
         let before = (nodes[i].memoryBytes, nodes[i].count)
-        let r = body(&nodes[i])
+        let r = nodes[i].edit(body)
         nodeBytes += nodes[i].memoryBytes - before.0
         count += nodes[i].count - before.1
         return r
@@ -64,7 +68,7 @@ public struct ListValue: Sendable {
 
     /// Inserts `node` (non-empty) at node position `i`.
     private mutating func insertNode(_ node: Listpack, at i: Int) {
-        nodes.insert(node, at: i)
+        nodes.insert(ListNode(node), at: i)
         nodeBytes += node.memoryBytes
         count += node.count
         if nodes.count > 1 { isQuicklist = true }
@@ -82,14 +86,45 @@ public struct ListValue: Sendable {
     private mutating func shrunk(_ limits: CollectionLimits) {
         guard isQuicklist, nodes.count <= 1 else { return }
         let l = limits.listNodeLimits
-        let node = nodes.first ?? Listpack()
-        if node.bytes.count <= l.bytes / 2 && node.count <= l.entries / 2 { isQuicklist = false }
+        if (nodes.first?.byteCount ?? 0) <= l.bytes / 2 && (nodes.first?.count ?? 0) <= l.entries / 2 { isQuicklist = false }
+    }
+
+    /// Whether node `i` should be held compressed: more than `depth` nodes from either end.
+    private func isInterior(_ i: Int, depth: Int) -> Bool {
+        depth > 0 && i >= depth && i < nodes.count - depth
+    }
+
+    /// Compresses or decompresses node `i` as its place requires, keeping `nodeBytes` right.
+    private mutating func settle(_ i: Int) {
+        guard nodes.indices.contains(i) else { return }
+        let before = nodes[i].memoryBytes
+        if isInterior(i, depth: compressDepth) { nodes[i].compress() } else { nodes[i].decompress() }
+        nodeBytes += nodes[i].memoryBytes - before
+    }
+
+    /// After a change: the nodes whose place relative to the compress depth may have changed
+    /// (the `depth + 1` at each end, as Redis' `__quicklistCompress` walks, and `touched`) are
+    /// compressed or not as their place requires; when `listCompressDepth` itself changed,
+    /// every node is (O(nodes), once).
+    private mutating func settleCompression(_ limits: CollectionLimits, touched: Range<Int> = 0..<0) {
+        if limits.listCompressDepth != compressDepth {
+            compressDepth = limits.listCompressDepth
+            for i in nodes.indices { settle(i) }
+            return
+        }
+        guard compressDepth > 0 else { return }
+        let d = compressDepth
+        let n = nodes.count
+        for i in 0..<min(d + 1, n) { settle(i) }
+        for i in max(n - d - 1, d + 1)..<max(n, d + 1) { settle(i) }
+        for i in touched { settle(i) }
     }
 
     /// LPUSH (`front`) or RPUSH one element.
     public mutating func push(_ element: [UInt8], front: Bool, limits: CollectionLimits) {
         let end = front ? 0 : nodes.count - 1
-        if !nodes.isEmpty && ListValue.fits(nodes[end], adding: element.count, limits) {
+        defer { settleCompression(limits) }
+        if !nodes.isEmpty && ListValue.fits(count: nodes[end].count, bytes: nodes[end].byteCount, adding: element.count, limits) {
             withNode(end) { node in
                 if front { node.insert(element, at: 0) } else { node.append(element) }
             }
@@ -112,6 +147,7 @@ public struct ListValue: Sendable {
         }
         if nodes[end].count == 0 { removeNode(end) }
         shrunk(limits)
+        settleCompression(limits)
         return element
     }
 
@@ -144,7 +180,8 @@ public struct ListValue: Sendable {
     public func element(at index: Int) -> [UInt8]? {
         guard let i = normalized(index) else { return nil }
         let (n, k) = locate(i)
-        return nodes[n].element(at: nodes[n].offset(ofIndex: k))
+        let node = nodes[n].listpack
+        return node.element(at: node.offset(ofIndex: k))
     }
 
     /// Replaces node `n` by `elements` packed into as many nodes as the limits need (none
@@ -154,7 +191,7 @@ public struct ListValue: Sendable {
         var packed: [Listpack] = []
         var node = Listpack()
         for e in elements {
-            if node.count > 0 && !ListValue.fits(node, adding: e.count, limits) {
+            if node.count > 0 && !ListValue.fits(count: node.count, bytes: node.bytes.count, adding: e.count, limits) {
                 packed.append(node)
                 node = Listpack()
             }
@@ -162,6 +199,7 @@ public struct ListValue: Sendable {
         }
         if node.count > 0 { packed.append(node) }
         for (k, p) in packed.enumerated() { insertNode(p, at: n + k) }
+        settleCompression(limits, touched: n..<n + packed.count)
     }
 
     /// LSET: replaces the element at `index`; false when out of range.
@@ -169,7 +207,7 @@ public struct ListValue: Sendable {
     public mutating func set(at index: Int, to element: [UInt8], limits: CollectionLimits) -> Bool {
         guard let i = normalized(index) else { return false }
         let (n, k) = locate(i)
-        var elements = nodes[n].elements
+        var elements = nodes[n].listpack.elements
         elements[k] = element
         repack(n, elements, limits)
         return true
@@ -182,12 +220,13 @@ public struct ListValue: Sendable {
         _ element: [UInt8], before: Bool, pivot: [UInt8], limits: CollectionLimits
     ) -> Bool {
         for n in nodes.indices {
-            guard let offset = nodes[n].firstOffset(of: pivot) else { continue }
-            var elements = nodes[n].elements
+            let node = nodes[n].listpack
+            guard let offset = node.firstOffset(of: pivot) else { continue }
+            var elements = node.elements
             var k = 0
             var o = 0
             while o != offset {
-                o = nodes[n].entry(at: o).next
+                o = node.entry(at: o).next
                 k += 1
             }
             elements.insert(element, at: before ? k : k + 1)
@@ -206,11 +245,12 @@ public struct ListValue: Sendable {
         let most = limit == 0 ? Int.max : limit.magnitude > UInt(Int.max) ? Int.max : abs(limit)
         var n = fromTail ? nodes.count - 1 : 0
         while n >= 0 && n < nodes.count && removed < most {
-            guard nodes[n].firstOffset(of: element) != nil else {
+            let node = nodes[n].listpack
+            guard node.firstOffset(of: element) != nil else {
                 n += fromTail ? -1 : 1
                 continue
             }
-            var elements = nodes[n].elements
+            var elements = node.elements
             var keep: [[UInt8]] = []
             keep.reserveCapacity(elements.count)
             if fromTail { elements.reverse() }
@@ -267,6 +307,7 @@ public struct ListValue: Sendable {
             drop(keep.lowerBound, front: true)
         }
         shrunk(limits)
+        settleCompression(limits)
     }
 
     /// LRANGE: the elements at indexes `start`...`stop` (negatives from the end).
@@ -277,10 +318,11 @@ public struct ListValue: Sendable {
         out.reserveCapacity(r.count)
         var (n, k) = locate(r.lowerBound)
         while out.count < r.count {
-            var offset = nodes[n].offset(ofIndex: k)
-            while offset < nodes[n].bytes.count && out.count < r.count {
-                let e = nodes[n].entry(at: offset)
-                out.append(Array(nodes[n].bytes[e.payload]))
+            let node = nodes[n].listpack
+            var offset = node.offset(ofIndex: k)
+            while offset < node.bytes.count && out.count < r.count {
+                let e = node.entry(at: offset)
+                out.append(Array(node.bytes[e.payload]))
                 offset = e.next
             }
             n += 1
@@ -303,7 +345,7 @@ public struct ListValue: Sendable {
         let nodeOrder = fromTail ? Array(nodes.indices.reversed()) : Array(nodes.indices)
         var index = fromTail ? count - 1 : 0
         for n in nodeOrder {
-            var elements = nodes[n].elements
+            var elements = nodes[n].listpack.elements
             if fromTail { elements.reverse() }
             for e in elements {
                 if maxLength > 0 && compared >= maxLength { return out }

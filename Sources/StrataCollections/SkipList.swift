@@ -33,8 +33,6 @@ final class SkipList: @unchecked Sendable {
     static let maxLevel = 32
 
     private let header = SkipNode(member: [], score: 0, height: SkipList.maxLevel)
-    /// The last node, nil when empty.
-    private(set) unowned(unsafe) var tail: SkipNode?
     /// How many nodes the list holds.
     private(set) var count = 0
     /// The number of levels in use.
@@ -133,7 +131,7 @@ final class SkipList: @unchecked Sendable {
         }
         for i in height..<level { update[i].levels[i].span += 1 }
         node.backward = update[0] === header ? nil : update[0]
-        if let f = node.levels[0].forward { f.backward = node } else { tail = node }
+        node.levels[0].forward?.backward = node
         count += 1
         index.insertNew(member, node)
         nodeBytes += SkipList.cost(of: node)
@@ -164,7 +162,7 @@ final class SkipList: @unchecked Sendable {
                 update[i].levels[i].span -= 1
             }
         }
-        if let f = node.levels[0].forward { f.backward = node.backward } else { tail = node.backward }
+        node.levels[0].forward?.backward = node.backward
         while level > 1 && header.levels[level - 1].forward == nil { level -= 1 }
         count -= 1
         index.remove(node.member)

@@ -160,7 +160,9 @@ public struct SortedSetValue: Sendable {
             }
             let s = SkipList()
             for p in SortedSetValue.pairs(lp) { s.insert(p.member, p.score) }
+            s.insert(member, score)
             storage = .skiplist(s)
+            return
         }
         uniqueSkipList()?.insert(member, score)
     }

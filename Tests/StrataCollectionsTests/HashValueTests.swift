@@ -34,6 +34,7 @@ import Testing
             }
             #expect(hash.count == model.count)
             if step % 500 == 0 {
+                #expect(hash.memoryBytes == WalkedMemory.of(hash))
                 #expect(Dictionary(uniqueKeysWithValues: hash.entries.map { ($0.field, $0.value) }) == model)
             }
         }

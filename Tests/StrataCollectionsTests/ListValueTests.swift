@@ -8,6 +8,7 @@ import Testing
         var rng = SeededRandom(seed: seed)
         var limits = seed == 3 ? CollectionLimits() : smallLimits()
         if seed == 2 { limits.listMaxListpackSize = -1 }
+        if seed == 1 { limits.listCompressDepth = 1 }
         var list = ListValue()
         var model: [[UInt8]] = []
         for step in 0..<5000 {
@@ -55,11 +56,63 @@ import Testing
                 #expect(list.range(i, j) == ListValueTests.range(model, i, j))
             }
             #expect(list.count == model.count)
+            if step == 2500 { limits.listCompressDepth = seed == 1 ? 2 : 1 }  // a live CONFIG SET
             if step % 250 == 0 {
+                ListValueTests.checkCompression(list, depth: limits.listCompressDepth)
                 #expect(list.elements == model)
                 let loaded = try ListValue(deserializing: list.serialize())
                 #expect(loaded.elements == model && loaded.encodingName == list.encodingName)
             }
+        }
+    }
+
+    /// No node within `depth` of an end is compressed, and the byte accounting matches a walk.
+    static func checkCompression(_ list: ListValue, depth: Int) {
+        let n = list.nodes.count
+        for (i, node) in list.nodes.enumerated() where node.isCompressed {
+            #expect(depth > 0 && i >= depth && i < n - depth)
+        }
+        let walked = list.nodes.reduce(0) { $0 + $1.memoryBytes }
+        #expect(list.memoryBytes == walked + ByteCost.array(capacity: n, stride: MemoryLayout<ListNode>.stride))
+    }
+
+    /// Interior nodes are held compressed under `list-compress-depth`, saving memory, and read back intact.
+    @Test func compressDepthCompressesInteriorNodes() throws {
+        var limits = CollectionLimits()
+        var plain = ListValue()
+        for i in 0..<20_000 { plain.push(b("order:\(i % 100):status=shipped"), front: false, limits: limits) }
+        limits.listCompressDepth = 1
+        var packed = ListValue()
+        for i in 0..<20_000 { packed.push(b("order:\(i % 100):status=shipped"), front: false, limits: limits) }
+        #expect(packed.elements == plain.elements)
+        #expect(!packed.nodes.first!.isCompressed && !packed.nodes.last!.isCompressed)
+        #expect(packed.nodes.dropFirst().dropLast().allSatisfy { $0.isCompressed })
+        #expect(packed.memoryBytes * 3 < plain.memoryBytes)
+        #expect(packed.element(at: 10_001) == b("order:1:status=shipped"))
+        ListValueTests.checkCompression(packed, depth: 1)
+        let loaded = try ListValue(deserializing: packed.serialize())
+        #expect(loaded.elements == plain.elements)
+        // Back to depth 0 at the next mutation: every node uncompressed.
+        limits.listCompressDepth = 0
+        packed.push(b("x"), front: true, limits: limits)
+        #expect(packed.nodes.allSatisfy { !$0.isCompressed })
+    }
+
+    @Test func lzfRoundTripsAndRejectsGarbage() {
+        var rng = SeededRandom(seed: 21)
+        for size in [4, 48, 100, 1000, 9000] {
+            let repetitive = (0..<size).map { UInt8(truncatingIfNeeded: ($0 / 7) % 5) }
+            let random = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            if let c = LZF.compress(repetitive) {
+                #expect(LZF.decompress(c, size: size) == repetitive)
+                #expect(c.count + 8 <= size)
+            }
+            if let c = LZF.compress(random) { #expect(LZF.decompress(c, size: size) == random) }
+        }
+        #expect(LZF.compress(Array(repeating: 1, count: 5000)) != nil)
+        for _ in 0..<500 {
+            let junk = (0..<Int.random(in: 0..<40, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            _ = LZF.decompress(junk, size: Int.random(in: 0..<100, using: &rng))
         }
     }
 
@@ -120,7 +173,7 @@ import Testing
         var big = ListValue()
         for _ in 0..<100 { big.push(Array(repeating: 1, count: 100), front: true, limits: CollectionLimits()) }
         #expect(big.encodingName == "quicklist" && big.nodes.count == 2)
-        #expect(big.nodes.allSatisfy { $0.bytes.count <= 8192 })
+        #expect(big.nodes.allSatisfy { $0.byteCount <= 8192 })
     }
 
     /// Push and pop at both ends touch one node: a long list's node count grows with its
@@ -130,7 +183,7 @@ import Testing
         let limits = CollectionLimits()
         for i in 0..<200_000 { list.push(b("element-\(i)"), front: i % 2 == 0, limits: limits) }
         #expect(list.nodes.count > 200)
-        #expect(list.nodes.allSatisfy { $0.bytes.count <= 8192 })
+        #expect(list.nodes.allSatisfy { $0.byteCount <= 8192 })
         #expect(list.element(at: 100_000) != nil)
         let memory = list.memoryBytes
         #expect(memory > 200_000 * 10)

@@ -81,13 +81,18 @@ import Testing
 
     @Test func limitsByNameWithAliasesAndRanges() throws {
         var limits = CollectionLimits()
-        #expect(limits.value(of: "HASH-MAX-ZIPLIST-ENTRIES") == 128)
+        #expect(limits.value(of: "HASH-MAX-ZIPLIST-ENTRIES") == 512)
         #expect(limits.value(of: "list-max-listpack-size") == -2)
         #expect(limits.value(of: "set-max-intset-entries") == 512)
         try limits.set("zset-max-ziplist-value", to: 10)
         #expect(limits.zsetMaxListpackValue == 10)
-        #expect(throws: CollectionFormatError.self) { try limits.set("list-compress-depth", to: -1) }
-        #expect(throws: CollectionFormatError.self) { try limits.set("no-such", to: 1) }
+        #expect(throws: CollectionCommandError("argument must be between 0 and 2147483647 inclusive")) {
+            try limits.set("list-compress-depth", to: -1)
+        }
+        #expect(throws: CollectionCommandError("argument must be between 0 and 9223372036854775807 inclusive")) {
+            try limits.set("hash-max-listpack-entries", to: -1)
+        }
+        #expect(throws: CollectionCommandError.self) { try limits.set("no-such", to: 1) }
         #expect(CollectionLimits.parameterNames.allSatisfy { CollectionLimits().value(of: $0) != nil })
     }
 }

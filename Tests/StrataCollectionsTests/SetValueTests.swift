@@ -23,7 +23,10 @@ import Testing
             }
             #expect(set.count == model.count)
             encodings.insert(set.encodingName)
-            if step % 400 == 0 { #expect(Set(set.members) == model) }
+            if step % 400 == 0 {
+                #expect(Set(set.members) == model)
+                #expect(set.memoryBytes == WalkedMemory.of(set))
+            }
             if step % 1000 == 999 {
                 let loaded = try SetValue(deserializing: set.serialize())
                 #expect(loaded.encodingName == set.encodingName && Set(loaded.members) == model)

@@ -139,6 +139,7 @@ import Testing
             }
             #expect(zset.count == model.items.count)
             if step % 400 == 0 {
+                #expect(zset.memoryBytes == WalkedMemory.of(zset))
                 #expect(zset.entries == model.items)
                 let loaded = try SortedSetValue(deserializing: zset.serialize())
                 #expect(loaded.entries == model.items && loaded.encodingName == zset.encodingName)

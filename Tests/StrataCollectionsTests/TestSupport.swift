@@ -42,3 +42,37 @@ func smallLimits() -> CollectionLimits {
     l.listMaxListpackSize = 4
     return l
 }
+
+/// What `memoryBytes` should be, recomputed by walking every entry (the values keep it incrementally).
+enum WalkedMemory {
+    static func of(_ h: HashValue) -> Int {
+        switch h.storage {
+        case .listpack(let lp): lp.memoryBytes
+        case .table(let t):
+            t.memoryBytes + t.slots.reduce(0) { $0 + ByteCost.string($1.key.count) + ByteCost.string($1.value.count) }
+        }
+    }
+
+    static func of(_ s: SetValue) -> Int {
+        switch s.storage {
+        case .intset(let a): ByteCost.array(capacity: a.capacity, stride: 8)
+        case .listpack(let lp): lp.memoryBytes
+        case .table(let t): t.memoryBytes + t.slots.reduce(0) { $0 + ByteCost.string($1.key.count) }
+        }
+    }
+
+    static func of(_ z: SortedSetValue) -> Int {
+        switch z.storage {
+        case .listpack(let lp): return lp.memoryBytes
+        case .skiplist(let list):
+            var total = list.index.memoryBytes + ByteCost.allocation(48) * 2
+            var node = list.first
+            while let n = node {
+                total += ByteCost.allocation(48) + ByteCost.string(n.member.count)
+                    + ByteCost.array(capacity: n.levels.count, stride: MemoryLayout<SkipNode.Level>.stride)
+                node = n.levels[0].forward
+            }
+            return total
+        }
+    }
+}
