@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "StrataStore", targets: ["StrataStore"]),
         .library(name: "RESP", targets: ["RESP"]),
+        .library(name: "StrataCollections", targets: ["StrataCollections"]),
         .library(name: "StrataCluster", targets: ["StrataCluster"]),
         .executable(name: "strata", targets: ["strata"]),
     ],
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -69,6 +71,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // Hashes, lists, sets and sorted sets as values: no server, no store, only swift-collections.
+        .target(
+            name: "StrataCollections",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "StrataCollectionsTests",
+            dependencies: ["StrataCollections"],
             swiftSettings: strictSettings
         ),
         .target(
