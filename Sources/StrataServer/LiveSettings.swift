@@ -15,9 +15,13 @@ final class LiveSettings: Sendable {
     /// Index into `logLevels` (`loglevel`).
     private let logLevelIndex: Atomic<Int>
 
-    init(configuration: ServerConfiguration, logLevel: Logger.Level) {
+    /// The process's log level, when the executable logs through it (CONFIG SET loglevel).
+    private let levelSwitch: LogLevelSwitch?
+
+    init(configuration: ServerConfiguration, logLevel: Logger.Level, levelSwitch: LogLevelSwitch? = nil) {
         protoMaxBulk = Atomic(configuration.maxValueSize)
         logLevelIndex = Atomic(LiveSettings.redisLevelIndex(logLevel))
+        self.levelSwitch = levelSwitch
     }
 
     var busyReplyThresholdMilliseconds: Int {
@@ -33,16 +37,23 @@ final class LiveSettings: Sendable {
     /// Redis' name for the log level in force.
     var logLevel: String {
         get { LiveSettings.logLevels[logLevelIndex.load(ordering: .relaxed)] }
-        set { logLevelIndex.store(LiveSettings.logLevels.firstIndex(of: newValue) ?? 2, ordering: .relaxed) }
+        set {
+            let index = LiveSettings.logLevels.firstIndex(of: newValue) ?? 2
+            logLevelIndex.store(index, ordering: .relaxed)
+            levelSwitch?.level = LiveSettings.swiftLevels[index]
+        }
     }
 
-    /// Redis' level for a swift-log level: trace is Redis' debug, debug its verbose, info and
-    /// notice its notice (the default), anything more severe its warning.
+    /// swift-log's level for each of Redis' (`redis.log` uses the same pairs).
+    static let swiftLevels: [Logger.Level] = [.debug, .info, .notice, .warning]
+
+    /// Redis' level for a swift-log level: trace and debug are Redis' debug, info its verbose,
+    /// notice its notice, anything more severe its warning.
     static func redisLevelIndex(_ level: Logger.Level) -> Int {
         switch level {
-        case .trace: return 0
-        case .debug: return 1
-        case .info, .notice: return 2
+        case .trace, .debug: return 0
+        case .info: return 1
+        case .notice: return 2
         case .warning, .error, .critical: return 3
         }
     }

@@ -41,13 +41,13 @@ public final class Server: Sendable {
 
     public init(
         store: TieredStore, configuration: ServerConfiguration, metrics: ServerMetrics, logger: Logger,
-        cluster: Cluster? = nil
+        cluster: Cluster? = nil, logLevelSwitch: LogLevelSwitch? = nil
     ) {
         self.store = store
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
-        self.settings = LiveSettings(configuration: configuration, logLevel: logger.logLevel)
+        self.settings = LiveSettings(configuration: configuration, logLevel: logger.logLevel, levelSwitch: logLevelSwitch)
         let diskPool = NIOThreadPool(numberOfThreads: max(1, configuration.diskThreads))
         self.diskPool = diskPool
         let gate = AtomicGate()

@@ -231,13 +231,12 @@ struct Serve: AsyncParsableCommand {
         // Before the event loops and the store's threads first allocate (see ProcessMemory).
         ProcessMemory.configureAllocator()
         let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        // Every logger reads one switch, so CONFIG SET loglevel changes them all at once.
+        let levelSwitch = LogLevelSwitch(level)
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            SwitchedLogHandler(StreamLogHandler.standardError(label: label), levelSwitch: levelSwitch)
         }
-        var logger = Logger(label: "strata")
-        logger.logLevel = level
+        let logger = Logger(label: "strata")
 
         let metrics = ServerMetrics()
         let store: TieredStore
@@ -272,7 +271,8 @@ struct Serve: AsyncParsableCommand {
                 throw error
             }
         }
-        let server = Server(store: store, configuration: configuration, metrics: metrics, logger: logger, cluster: cluster)
+        let server = Server(store: store, configuration: configuration, metrics: metrics, logger: logger, cluster: cluster,
+            logLevelSwitch: levelSwitch)
         let resp = RESPService(server: server, group: group, logger: logger)
         // A node that was down while the cluster was flushed or changed learns of it first.
         await server.cluster?.catchUp()

@@ -131,7 +131,7 @@ def test_config_get_values_come_from_the_flags(make_node):
     assert config["dir"] == node.data_dir and config["databases"] == "1" and config["save"] == ""
     assert config["appendonly"] == "no" and config["appendfsync"] == "always"
     assert config["requirepass"] == "pw"  # as Redis 7 shows it to an authenticated client
-    assert config["loglevel"] == "notice" and config["busy-reply-threshold"] == "5000"
+    assert config["loglevel"] == "verbose"  # --log-level info and config["busy-reply-threshold"] == "5000"
     assert config["cluster-enabled"] == "no"
     # Known, but fixed at start: a clear error naming the parameter.
     for name, value in [("port", "1"), ("appendonly", "yes"), ("dir", "/tmp"), ("disk", "1gb")]:
@@ -375,3 +375,29 @@ def test_rename_in_a_cluster(make_node):
     raw = raw_client(cluster["n2"].port)
     assert reply(raw, "RENAME", first, second) == Err("CROSSSLOT Keys in request don't hash to the same slot")
     assert n1.get(first) == b"1" and n1.get(second) == b"2"
+
+
+def test_config_set_loglevel_changes_what_the_node_logs(make_node):
+    node = make_node("--memory", "32MiB")
+    client = node.client()
+
+    def logged(marker):
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            if any(marker in line for line in node.log_lines):
+                return True
+            time.sleep(0.05)
+        return False
+
+    # --log-level info is Redis' verbose: debug lines are left out.
+    assert client.config_get("loglevel") == {"loglevel": "verbose"}
+    client.eval("redis.log(redis.LOG_DEBUG, 'marker-hidden')", 0)
+    assert client.config_set("loglevel", "debug")
+    assert client.config_get("loglevel") == {"loglevel": "debug"}
+    client.eval("redis.log(redis.LOG_DEBUG, 'marker-shown')", 0)
+    assert logged("marker-shown")
+    assert client.config_set("loglevel", "warning")
+    client.eval("redis.log(redis.LOG_NOTICE, 'marker-quiet')", 0)
+    client.eval("redis.log(redis.LOG_WARNING, 'marker-loud')", 0)
+    assert logged("marker-loud")
+    assert not any("marker-hidden" in line or "marker-quiet" in line for line in node.log_lines)
