@@ -466,3 +466,22 @@ def test_django_redis_cache_through_a_cluster_node(cluster_nodes):
     cache = django_redis_cache(f"redis://127.0.0.1:{node.port}",
                                KEY_FUNCTION=lambda key, prefix, version: f"{{site}}:{version}:{key}")
     exercise_django_cache(cache)
+
+
+def test_redis_py_lock_through_every_node_of_a_cluster(cluster_nodes):
+    # Lock's release and extend are EVALSHA scripts: they run on the lock key's coordinator
+    # whichever node the client uses (the script goes there as EVAL).
+    clients = [node.client() for node in cluster_nodes.values()]
+    for i, client in enumerate(clients):
+        lock = client.lock(f"lock:{i}", timeout=10)
+        assert lock.acquire(blocking=False)
+        for other in clients:
+            assert not other.lock(f"lock:{i}", timeout=10).acquire(blocking=False)
+        assert lock.extend(10)
+        assert 10_000 < clients[(i + 1) % 3].pttl(f"lock:{i}") <= 20_000
+        lock.release()
+        competing = clients[(i + 2) % 3].lock(f"lock:{i}", timeout=10)
+        assert competing.acquire(blocking=False)
+        assert clients[i].get(f"lock:{i}") == competing.local.token
+        competing.release()
+        assert all(c.exists(f"lock:{i}") == 0 for c in clients)
