@@ -52,6 +52,18 @@ static int strict_index(lua_State *L) {
 
 /// Replaces the table on top of the stack with a read-only view of it; `strict`: reading a
 /// missing field is an error.
+/// Finishes the metatable on top of the stack (its `__index` set) as a read-only one and sets it
+/// on the table below: writes raise, the metatable is hidden, and the table is marked read-only.
+static void seal(lua_State *L) {
+    lua_pushcfunction(L, readonly_error);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, READONLY_MARK);
+    lua_setmetatable(L, -2);
+}
+
 static void make_readonly(lua_State *L, int strict) {
     lua_newtable(L);          // proxy
     lua_newtable(L);          // its metatable
@@ -62,13 +74,7 @@ static void make_readonly(lua_State *L, int strict) {
         lua_pushvalue(L, -3);
     }
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, readonly_error);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, READONLY_MARK);
-    lua_setmetatable(L, -2);
+    seal(L);
     lua_remove(L, -2);
 }
 
@@ -206,13 +212,7 @@ static int setup(lua_State *L) {
     lua_newtable(L);
     lua_pushcfunction(L, global_index);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, readonly_error);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, READONLY_MARK);
-    lua_setmetatable(L, -2);
+    seal(L);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "_G");
     lua_replace(L, LUA_GLOBALSINDEX);

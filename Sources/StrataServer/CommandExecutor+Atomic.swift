@@ -146,30 +146,24 @@ enum AtomicResult: Sendable {
     }
 
     func reply(on loop: any EventLoop) -> EventLoopFuture<Reply> {
-        switch self {
-        case .preempted:
-            return loop.makeSucceededFuture(.error("ERR script preempted"))  // never answered: rerun first
-        case .reply(let reply):
-            return loop.makeSucceededFuture(reply)
-        case .nullArray(let version):
-            var out = ByteBuffer()
-            if version == .v3 { out.writeStaticString("_\r\n") } else { out.writeStaticString("*-1\r\n") }
-            return loop.makeSucceededFuture(Reply(out))
-        case .array(let answers, _):
-            let replies = answers.map { answer -> EventLoopFuture<Reply> in
-                switch answer {
-                case .now(let reply): return loop.makeSucceededFuture(reply)
-                case .later(let future): return future.recover { Reply.error(for: $0) }
-                }
-            }
-            return EventLoopFuture.whenAllSucceed(replies, on: loop).map { replies in
-                var out = ByteBuffer()
-                out.writeRESPArrayHeader(replies.count)
-                for reply in replies { out.writeImmutableBuffer(reply.bytes) }
-                return Reply(out)
+        if let reply = immediate { return loop.makeSucceededFuture(reply) }
+        guard case .array(let answers, _) = self else {
+            return loop.makeSucceededFuture(.error("ERR script preempted"))  // never answered: run again first
+        }
+        let replies = answers.map { answer -> EventLoopFuture<Reply> in
+            switch answer {
+            case .now(let reply): return loop.makeSucceededFuture(reply)
+            case .later(let future): return future.recover { Reply.error(for: $0) }
             }
         }
+        return EventLoopFuture.whenAllSucceed(replies, on: loop).map { replies in
+            var out = ByteBuffer()
+            out.writeRESPArrayHeader(replies.count)
+            for reply in replies { out.writeImmutableBuffer(reply.bytes) }
+            return Reply(out)
+        }
     }
+
 }
 
 /// The commands of one atomic unit, run one by one on the unit's disk thread.

@@ -23,8 +23,9 @@ import time
 import pytest
 import redis
 
-from conftest import Node, free_port, require_tool
+from conftest import Node, free_port
 from test_cluster import owners, start_cluster, tier, wait_for_state
+from test_commands import redis_port, strata  # noqa: F401 (module fixtures)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,36 +102,6 @@ SCRIPTS = {
                    ["MULTI"], ["WAIT", "0", "0"], ["EXEC"]],
     "reset_ends_the_transaction": [["MULTI"], ["SET", "r", "1"], ["RESET"], ["EXEC"], ["EXISTS", "r"]],
 }
-
-
-@pytest.fixture(scope="module")
-def strata(tmp_path_factory):
-    node = Node(tmp_path_factory.mktemp("strata"), "--memory", "64MiB", "--disk", "256MiB").start()
-    yield node
-    node.stop(timeout=15)
-
-
-@pytest.fixture(scope="module")
-def redis_port(tmp_path_factory):
-    import subprocess
-    binary = require_tool("redis-server")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    deadline = time.time() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert time.time() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
