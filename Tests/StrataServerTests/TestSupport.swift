@@ -68,7 +68,9 @@ func pipeline(_ requests: ByteBuffer...) -> ByteBuffer {
 }
 
 /// Reads `count` replies from `channel`'s output, waiting for writes that come later (bounded).
-func replies(_ count: Int, from channel: NIOAsyncTestingChannel, seconds: Double = 5) async throws -> [RESPReply] {
+/// Waits up to a minute: under the full parallel suite a sync can take seconds behind other
+/// tests' disk writes.
+func replies(_ count: Int, from channel: NIOAsyncTestingChannel, seconds: Double = 60) async throws -> [RESPReply] {
     var buffer = ByteBuffer()
     var parsed: [RESPReply] = []
     let deadline = Date().addingTimeInterval(seconds)
@@ -107,7 +109,7 @@ extension RESPReply {
 }
 
 /// Polls `condition` every 5 ms for at most `seconds`.
-func eventually(seconds: Double = 5, _ condition: () async throws -> Bool) async rethrows -> Bool {
+func eventually(seconds: Double = 60, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try await condition() { return true }
