@@ -111,6 +111,7 @@ let package = Package(
             name: "StrataServer",
             dependencies: [
                 "CStrataSystem",
+                "StrataCollections",
                 "StrataScript",
                 "StrataStore",
                 "StrataCluster",

@@ -34,10 +34,14 @@ struct CommandSpec: Sendable {
     let lastKey: Int
     let keyStep: Int
     let handler: @Sendable (inout Invocation) throws -> Outcome
+    /// The keys of a command whose key count is an argument (ZUNIONSTORE, LMPOP...), where the
+    /// (first, last, step) positions cannot say it; `firstKey` is then the first possible key.
+    let keyFinder: (@Sendable ([ByteBuffer]) -> [ByteBuffer])?
     var metrics: CommandMetrics?
 
     init(
         _ name: String, arity: Int, flags: CommandFlags = [], keys: (Int, Int, Int) = (0, 0, 0),
+        keyFinder: (@Sendable ([ByteBuffer]) -> [ByteBuffer])? = nil,
         _ handler: @escaping @Sendable (inout Invocation) throws -> Outcome
     ) {
         self.name = name
@@ -46,7 +50,19 @@ struct CommandSpec: Sendable {
         self.firstKey = keys.0
         self.lastKey = keys.1
         self.keyStep = keys.2
+        self.keyFinder = keyFinder
         self.handler = handler
+    }
+
+    /// A key finder for `numkeys key [key ...]` with `numkeys` at `index` (an invalid count gives
+    /// no keys; the handler then answers its error).
+    static func numkeys(at index: Int) -> @Sendable ([ByteBuffer]) -> [ByteBuffer] {
+        { arguments in
+            guard index < arguments.count, let n = Invocation.parseInteger(arguments[index].readableBytesView), n > 0,
+                index + n < arguments.count
+            else { return [] }
+            return Array(arguments[(index + 1)...(index + n)])
+        }
     }
 
     /// Whether a cluster routes this command to its keys' owners.
@@ -54,6 +70,7 @@ struct CommandSpec: Sendable {
 
     /// The keys among `arguments`, by the spec's key positions.
     func keys(in arguments: [ByteBuffer]) -> [ByteBuffer] {
+        if let keyFinder { return keyFinder(arguments) }
         guard firstKey > 0, arguments.count > firstKey else { return [] }
         let last = lastKey < 0 ? arguments.count + lastKey : min(lastKey, arguments.count - 1)
         return stride(from: firstKey, through: last, by: max(1, keyStep)).map { arguments[$0] }

@@ -18,6 +18,7 @@ struct CommandError: Error {
     init(_ message: String) { self.message = message }
 
     static let syntax = CommandError("ERR syntax error")
+    static let wrongType = CommandError("WRONGTYPE Operation against a key holding the wrong kind of value")
     static let notInteger = CommandError("ERR value is not an integer or out of range")
     static let notFloat = CommandError("ERR value is not a valid float")
     static let overflow = CommandError("ERR increment or decrement would overflow")

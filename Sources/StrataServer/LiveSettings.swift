@@ -1,4 +1,5 @@
 import Logging
+import StrataCollections
 import Synchronization
 
 /// The settings CONFIG SET changes while the node runs, read by whoever applies them. Each is an
@@ -18,10 +19,19 @@ final class LiveSettings: Sendable {
     /// The process's log level, when the executable logs through it (CONFIG SET loglevel).
     private let levelSwitch: LogLevelSwitch?
 
+    /// The collections' encoding thresholds (`hash-max-listpack-entries`...); each mutation
+    /// reads them, so a CONFIG SET applies to the next one.
+    private let limits = Mutex(CollectionLimits())
+
     init(configuration: ServerConfiguration, logLevel: Logger.Level, levelSwitch: LogLevelSwitch? = nil) {
         protoMaxBulk = Atomic(configuration.maxValueSize)
         logLevelIndex = Atomic(LiveSettings.redisLevelIndex(logLevel))
         self.levelSwitch = levelSwitch
+    }
+
+    var collectionLimits: CollectionLimits {
+        get { limits.withLock { $0 } }
+        set { limits.withLock { $0 = newValue } }
     }
 
     var busyReplyThresholdMilliseconds: Int {

@@ -4,6 +4,7 @@ import NIOPosix
 import Prometheus
 import StrataCluster
 import StrataScript
+import StrataCollections
 import StrataStore
 import Synchronization
 
@@ -84,6 +85,8 @@ public final class Server: Sendable {
     static func replyText(for error: any Error) -> String {
         switch error {
         case let e as CommandError: return e.message
+        case let e as CollectionCommandError: return "ERR \(e.message)"
+        case let e as CollectionFormatError: return "ERR \(e.description)"
         case let e as ClusterError: return e.message
         case let e as StoreError:
             switch e.code {

@@ -5,12 +5,13 @@ extension TieredStore {
     /// lock: no other write of these keys and no read that misses memory runs in between.
     /// Stores and expiry changes are applied before deletions, so a reader that takes no lock
     /// (a memory hit) may briefly see a renamed key under both names, never under neither.
-    public func updateAll<R>(_ keys: [[UInt8]], _ body: ([Entry?]) throws -> ([Mutation], R)) throws -> R {
+    /// `promote`: keys read from disk are brought into memory (a read's access).
+    public func updateAll<R>(_ keys: [[UInt8]], promote: Bool = false, _ body: ([Entry?]) throws -> ([Mutation], R)) throws -> R {
         let hashes = keys.map { key in key.withUnsafeBytes { StableHash.hash($0) } }
         return try locks.withLocks(hashes) {
             let now = currentTimeMilliseconds()
             let entries = keys.enumerated().map { i, key in
-                key.withUnsafeBytes { current($0, hash: hashes[i], now: now, promote: false) }
+                key.withUnsafeBytes { current($0, hash: hashes[i], now: now, promote: promote) }
             }
             let (mutations, result) = try body(entries)
             precondition(mutations.count == keys.count, "one mutation per key")
@@ -19,14 +20,14 @@ extension TieredStore {
                     switch mutation {
                     case .none, .delete:
                         break
-                    case .set(let value, let expiresAt):
-                        try value.withUnsafeBytes { try write(k, hash: hashes[i], value: $0, expiresAt: expiresAt) }
+                    case .set(let value, let expiresAt, let kind):
+                        try value.withUnsafeBytes { try write(k, hash: hashes[i], value: $0, expiresAt: expiresAt, kind: kind) }
                     case .expire(let at):
                         guard let entry = entries[i] else { break }
                         if at != 0 && at <= now {
                             try remove(k, hash: hashes[i], now: now)
                         } else {
-                            try entry.value.withUnsafeBytes { try write(k, hash: hashes[i], value: $0, expiresAt: at) }
+                            try entry.value.withUnsafeBytes { try write(k, hash: hashes[i], value: $0, expiresAt: at, kind: entry.kind) }
                         }
                     }
                 }
@@ -46,7 +47,7 @@ extension TieredStore {
         return try updateAll([source, destination]) { entries -> ([Mutation], Bool?) in
             guard let entry = entries[0] else { return ([.none, .none], nil) }
             if onlyIfAbsent && entries[1] != nil { return ([.none, .none], false) }
-            return ([.delete, .set(value: entry.value, expiresAt: entry.expiresAt)], true)
+            return ([.delete, .set(value: entry.value, expiresAt: entry.expiresAt, kind: entry.kind)], true)
         }
     }
 
@@ -56,7 +57,7 @@ extension TieredStore {
         precondition(source != destination, "copying a key onto itself")
         return try updateAll([source, destination]) { entries -> ([Mutation], Bool) in
             guard let entry = entries[0], replace || entries[1] == nil else { return ([.none, .none], false) }
-            return ([.none, .set(value: entry.value, expiresAt: entry.expiresAt)], true)
+            return ([.none, .set(value: entry.value, expiresAt: entry.expiresAt, kind: entry.kind)], true)
         }
     }
 

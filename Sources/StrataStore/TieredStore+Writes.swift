@@ -38,8 +38,8 @@ extension TieredStore {
                 switch mutation {
                 case .none:
                     break
-                case .set(let value, let expiresAt):
-                    try value.withUnsafeBytes { try write(k, hash: hash, value: $0, expiresAt: expiresAt) }
+                case .set(let value, let expiresAt, let kind):
+                    try value.withUnsafeBytes { try write(k, hash: hash, value: $0, expiresAt: expiresAt, kind: kind) }
                 case .delete:
                     if entry != nil { try remove(k, hash: hash, now: now) }
                 case .expire(let at):
@@ -47,7 +47,7 @@ extension TieredStore {
                         if at != 0 && at <= now {
                             try remove(k, hash: hash, now: now)
                         } else {
-                            try entry.value.withUnsafeBytes { try write(k, hash: hash, value: $0, expiresAt: at) }
+                            try entry.value.withUnsafeBytes { try write(k, hash: hash, value: $0, expiresAt: at, kind: entry.kind) }
                         }
                     }
                 }
@@ -132,7 +132,7 @@ extension TieredStore {
         }
     }
 
-    func write(_ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiresAt: Int64) throws {
+    func write(_ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiresAt: Int64, kind: ValueKind = .string) throws {
         try checkWritable()
         if key.count + value.count + Record.headerSize > disk.budget / 2 {
             throw StoreError(

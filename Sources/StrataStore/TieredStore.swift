@@ -2,16 +2,40 @@ import Logging
 import Metrics
 import Synchronization
 
+/// What a key holds: a string, or one of the collection types (serialized by the server; the
+/// store only keeps the tag beside the bytes, in the memory entry and the record).
+public enum ValueKind: UInt8, Sendable, CaseIterable {
+    case string = 0
+    case hash = 1
+    case list = 2
+    case set = 3
+    case zset = 4
+
+    /// The name TYPE answers.
+    public var name: String {
+        switch self {
+        case .string: "string"
+        case .hash: "hash"
+        case .list: "list"
+        case .set: "set"
+        case .zset: "zset"
+        }
+    }
+}
+
 /// A key's value and expiry as the store holds it.
 public struct Entry: Sendable, Equatable {
     /// The value bytes.
     public var value: [UInt8]
     /// Absolute expiry in milliseconds since the Unix epoch; 0 = never.
     public var expiresAt: Int64
+    /// What the bytes are.
+    public var kind: ValueKind
 
-    public init(value: [UInt8], expiresAt: Int64 = 0) {
+    public init(value: [UInt8], expiresAt: Int64 = 0, kind: ValueKind = .string) {
         self.value = value
         self.expiresAt = expiresAt
+        self.kind = kind
     }
 }
 
@@ -19,8 +43,8 @@ public struct Entry: Sendable, Equatable {
 public enum Mutation: Sendable, Equatable {
     /// Leave the key as it is.
     case none
-    /// Store this value with this absolute expiry (0 = never).
-    case set(value: [UInt8], expiresAt: Int64)
+    /// Store this value of this kind with this absolute expiry (0 = never).
+    case set(value: [UInt8], expiresAt: Int64, kind: ValueKind = .string)
     /// Delete the key.
     case delete
     /// Keep the value, change the absolute expiry (0 = never; a time in the past deletes the key).

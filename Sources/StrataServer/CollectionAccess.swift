@@ -1,0 +1,250 @@
+import NIOCore
+import RESP
+import StrataCollections
+import StrataStore
+
+/// A key's value as collection commands see it: a string or one of the collection types.
+enum StoredValue: Sendable {
+    case string([UInt8])
+    case hash(HashValue)
+    case list(ListValue)
+    case set(SetValue)
+    case zset(SortedSetValue)
+
+    var kind: ValueKind {
+        switch self {
+        case .string: .string
+        case .hash: .hash
+        case .list: .list
+        case .set: .set
+        case .zset: .zset
+        }
+    }
+
+    /// Decodes a store entry; a collection whose bytes do not parse is an error (never guessed).
+    init(_ entry: Entry) throws {
+        switch entry.kind {
+        case .string: self = .string(entry.value)
+        case .hash: self = .hash(try HashValue(deserializing: entry.value))
+        case .list: self = .list(try ListValue(deserializing: entry.value))
+        case .set: self = .set(try SetValue(deserializing: entry.value))
+        case .zset: self = .zset(try SortedSetValue(deserializing: entry.value))
+        }
+    }
+
+    /// The bytes the store keeps.
+    func serialized() -> [UInt8] {
+        switch self {
+        case .string(let bytes): bytes
+        case .hash(let value): value.serialize()
+        case .list(let value): value.serialize()
+        case .set(let value): value.serialize()
+        case .zset(let value): value.serialize()
+        }
+    }
+
+    /// Whether this is a collection with no members (the key must then not exist).
+    var isEmptyCollection: Bool {
+        switch self {
+        case .string: false
+        case .hash(let value): value.isEmpty
+        case .list(let value): value.isEmpty
+        case .set(let value): value.isEmpty
+        case .zset(let value): value.isEmpty
+        }
+    }
+
+    /// OBJECT ENCODING's answer for a collection (strings are answered by their bytes).
+    var encodingName: String? {
+        switch self {
+        case .string: nil
+        case .hash(let value): value.encodingName
+        case .list(let value): value.encodingName
+        case .set(let value): value.encodingName
+        case .zset(let value): value.encodingName
+        }
+    }
+}
+
+/// One key of a collection command: its value (nil: the key does not exist) and absolute expiry
+/// in ms (0: none). A command that replaces a key (a STORE form) sets `expiresAt` to 0.
+struct CollectionSlot: Sendable {
+    var value: StoredValue?
+    var expiresAt: Int64
+
+    // Each accessor: nil if the key is absent, WRONGTYPE if it holds another type.
+
+    func hash() throws -> HashValue? {
+        switch value {
+        case nil: return nil
+        case .hash(let v): return v
+        default: throw CommandError.wrongType
+        }
+    }
+
+    func list() throws -> ListValue? {
+        switch value {
+        case nil: return nil
+        case .list(let v): return v
+        default: throw CommandError.wrongType
+        }
+    }
+
+    func set() throws -> SetValue? {
+        switch value {
+        case nil: return nil
+        case .set(let v): return v
+        default: throw CommandError.wrongType
+        }
+    }
+
+    func zset() throws -> SortedSetValue? {
+        switch value {
+        case nil: return nil
+        case .zset(let v): return v
+        default: throw CommandError.wrongType
+        }
+    }
+
+    // The `with*` forms mutate in place: the value is taken out of the slot while `body` runs,
+    // so a large value is never copied on write. With `create`, an absent key starts as `make()`;
+    // without it, `body` is not called for an absent key and the result is nil. A value left
+    // empty deletes the key.
+
+    mutating func withHash<R>(create: Bool, _ body: (inout HashValue) throws -> R) throws -> R? {
+        guard var v = try hash() ?? (create ? HashValue() : nil) else { return nil }
+        value = nil
+        defer { value = v.isEmpty ? nil : .hash(v) }
+        return try body(&v)
+    }
+
+    mutating func withList<R>(create: Bool, _ body: (inout ListValue) throws -> R) throws -> R? {
+        guard var v = try list() ?? (create ? ListValue() : nil) else { return nil }
+        value = nil
+        defer { value = v.isEmpty ? nil : .list(v) }
+        return try body(&v)
+    }
+
+    mutating func withSet<R>(create: () -> SetValue?, _ body: (inout SetValue) throws -> R) throws -> R? {
+        guard var v = try set() ?? create() else { return nil }
+        value = nil
+        defer { value = v.isEmpty ? nil : .set(v) }
+        return try body(&v)
+    }
+
+    mutating func withZset<R>(create: () -> SortedSetValue?, _ body: (inout SortedSetValue) throws -> R) throws -> R? {
+        guard var v = try zset() ?? create() else { return nil }
+        value = nil
+        defer { value = v.isEmpty ? nil : .zset(v) }
+        return try body(&v)
+    }
+}
+
+/// The slots of a command's keys by argument order. A key named twice (SMOVE s s, LMOVE l l,
+/// SINTERSTORE d d) is one slot: a change through either position is seen through both.
+struct CollectionSlots: Sendable {
+    var unique: [CollectionSlot]
+    /// For each key position, its index in `unique`.
+    let position: [Int]
+
+    subscript(_ i: Int) -> CollectionSlot {
+        get { unique[position[i]] }
+        set { unique[position[i]] = newValue }
+    }
+
+    var count: Int { position.count }
+}
+
+extension Invocation {
+    /// The collections' thresholds now (CONFIG SET applies to the next command).
+    var collectionLimits: CollectionLimits { server.settings.collectionLimits }
+
+    /// Runs `body` on the current values of `keys` (positions in argument order; a key may repeat)
+    /// under every key's lock, then stores what `body` changed: a slot left nil or empty deletes
+    /// its key, a changed value or expiry is written with its type. Runs here when every key is in
+    /// memory, else on a disk thread (which promotes what it reads). `write: false` skips the
+    /// comparison and never writes (read-only commands). WRONGTYPE and other errors thrown by
+    /// `body` are the reply and change nothing.
+    mutating func collections(
+        _ keys: [ByteBuffer], write: Bool,
+        _ body: @escaping @Sendable (inout CollectionSlots, inout ByteBuffer, RESPVersion) throws -> Void
+    ) throws -> Outcome {
+        var unique: [[UInt8]] = []
+        var position: [Int] = []
+        var index: [[UInt8]: Int] = [:]
+        for key in keys {
+            let bytes = Array(key.readableBytesView)
+            if let i = index[bytes] {
+                position.append(i)
+            } else {
+                index[bytes] = unique.count
+                position.append(unique.count)
+                unique.append(bytes)
+            }
+        }
+        let store = self.store
+        let (keyList, positions) = (unique, position)
+        return try run(near: keys) { out, version in
+            try store.updateAll(keyList, promote: !write) { entries -> ([Mutation], Void) in
+                let before = try entries.map { entry in
+                    CollectionSlot(value: try entry.map { try StoredValue($0) }, expiresAt: entry?.expiresAt ?? 0)
+                }
+                var slots = CollectionSlots(unique: before, position: positions)
+                // Replies go to a scratch buffer first, so an error leaves no half-written reply.
+                var reply = ByteBuffer()
+                try body(&slots, &reply, version)
+                out.writeImmutableBuffer(reply)
+                guard write else { return (Array(repeating: .none, count: entries.count), ()) }
+                let mutations = slots.unique.enumerated().map { i, slot -> Mutation in
+                    guard let value = slot.value, !value.isEmptyCollection else {
+                        return entries[i] == nil ? .none : .delete
+                    }
+                    let bytes = value.serialized()
+                    if let old = entries[i], old.kind == value.kind, old.value == bytes {
+                        return old.expiresAt == slot.expiresAt ? .none : .expire(at: slot.expiresAt)
+                    }
+                    return .set(value: bytes, expiresAt: slot.expiresAt, kind: value.kind)
+                }
+                return (mutations, ())
+            }
+        }
+    }
+
+    /// `collections` for one key at argument `index`.
+    mutating func collection(
+        at index: Int = 1, write: Bool,
+        _ body: @escaping @Sendable (inout CollectionSlot, inout ByteBuffer, RESPVersion) throws -> Void
+    ) throws -> Outcome {
+        try collections([arguments[index]], write: write) { slots, out, version in
+            try body(&slots.unique[0], &out, version)
+        }
+    }
+}
+
+extension Invocation {
+    /// A blocking command's timeout argument in seconds (0: wait forever), with Redis' errors.
+    func blockingTimeout(at i: Int) throws -> Double {
+        guard let seconds = Double(string(i)), seconds.isFinite else {
+            throw CommandError("ERR timeout is not a float or out of range")
+        }
+        guard seconds >= 0 else { throw CommandError("ERR timeout is negative") }
+        return seconds
+    }
+
+    /// A blocking pop (BLPOP, BLMOVE, BZPOPMIN...): `attempt` runs on the keys now and, while it
+    /// finds nothing (returns false, changing nothing), again after each write to one of `keys`,
+    /// blocked clients taking their turn in arrival order, until it serves (returns true; its
+    /// changes are stored and its reply sent) or `timeout` seconds pass (0: never), when
+    /// `onTimeout` writes the reply. In MULTI or a script it never waits (Redis: the timeout reply
+    /// at once).
+    mutating func block(
+        keys: [ByteBuffer], timeout: Double,
+        onTimeout: @escaping @Sendable (inout ByteBuffer, RESPVersion) -> Void,
+        attempt: @escaping @Sendable (inout CollectionSlots, inout ByteBuffer, RESPVersion) throws -> Bool
+    ) throws -> Outcome {
+        // First version: one attempt, then the timeout reply (the waiting registry comes next).
+        try collections(keys, write: true) { slots, out, version in
+            if try !attempt(&slots, &out, version) { onTimeout(&out, version) }
+        }
+    }
+}
