@@ -107,6 +107,7 @@ struct CommandTable: Sendable {
 enum Commands {
     static var all: [CommandSpec] {
         strings + ranges + bits + keys + rename + object + memory + keyspace + transactions + scripting + wait
+            + hashes + lists + sets + sortedSets
             + connection + server + config + cluster
     }
 }

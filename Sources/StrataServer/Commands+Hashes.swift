@@ -1,0 +1,8 @@
+import NIOCore
+import RESP
+import StrataCollections
+import StrataStore
+
+extension Commands {
+    static let hashes: [CommandSpec] = []
+}
