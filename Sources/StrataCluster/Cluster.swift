@@ -392,8 +392,9 @@ public final class Cluster: Sendable {
 
     /// Forwards a client's command to `node` (over a RESP3 connection if `resp3`, so that its
     /// reply can go to a RESP3 client unchanged).
-    public func forward(_ arguments: [ByteBuffer], to node: NodeID, resp3: Bool) -> EventLoopFuture<RESPReply> {
-        send(arguments, to: node, over: { resp3 ? $0.client3 : $0.client }, timeout: nil)
+    /// `timeout`: how long the reply may take (nil: the peer timeout; blocking commands wait longer).
+    public func forward(_ arguments: [ByteBuffer], to node: NodeID, resp3: Bool, timeout: TimeAmount? = nil) -> EventLoopFuture<RESPReply> {
+        send(arguments, to: node, over: { resp3 ? $0.client3 : $0.client }, timeout: timeout)
     }
 
     private func send(_ arguments: [ByteBuffer], to node: NodeID, over lane: (Peer) -> PeerClient, timeout: TimeAmount?)

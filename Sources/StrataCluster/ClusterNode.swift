@@ -116,8 +116,9 @@ public final class ClusterNode: Sendable {
     public var isWaitingToJoin: Bool { cluster.membership.member(nodeID)?.state == .joining && cluster.ring.nodes.isEmpty }
 
     /// Sends a client's command to `node` on a connection for forwarded commands.
-    public func forward(_ arguments: [ByteBuffer], to node: NodeID, resp3: Bool) -> EventLoopFuture<RESPReply> {
-        cluster.forward(arguments, to: node, resp3: resp3)
+    /// `timeout`: how long the reply may take (nil: the peer timeout).
+    public func forward(_ arguments: [ByteBuffer], to node: NodeID, resp3: Bool, timeout: TimeAmount? = nil) -> EventLoopFuture<RESPReply> {
+        cluster.forward(arguments, to: node, resp3: resp3, timeout: timeout)
     }
 
     /// Where this node serves `/metrics` (0 until the HTTP port is bound): told to the members

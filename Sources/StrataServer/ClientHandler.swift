@@ -47,7 +47,7 @@ final class ClientHandler: ChannelDuplexHandler {
         self.server = server
         self.executor = server.executor
         self.machine = ConnectionStateMachine(maxOutstanding: maxOutstanding)
-        self.parser = RESPCommandParser(limits: RESPDecoderLimits(maxBulkLength: server.settings.protoMaxBulkLength))
+        self.parser = RESPCommandParser(limits: RESPDecoderLimits(maxBulkLength: min(server.settings.protoMaxBulkLength, server.settings.queryBufferLimit)))
         self.maxBuffered = server.settings.protoMaxBulkLength + (1 << 20)
     }
 
@@ -85,6 +85,7 @@ final class ClientHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         if let session {
             _ = server.clients.withLock { $0.removeValue(forKey: session.id) }
+            server.blocked.cancel(session: session.id)
         }
         machine.close()
         context.fireChannelInactive()

@@ -217,18 +217,23 @@ extension Invocation {
                 try body(&slots, &reply, version)
                 out.writeImmutableBuffer(reply)
                 guard write else { return (Array(repeating: .none, count: entries.count), ()) }
-                let mutations = slots.unique.enumerated().map { i, slot -> Mutation in
-                    guard let value = slot.value, !value.isEmptyCollection else {
-                        return entries[i] == nil ? .none : .delete
-                    }
-                    let bytes = value.serialized()
-                    if let old = entries[i], old.kind == value.kind, old.value == bytes {
-                        return old.expiresAt == slot.expiresAt ? .none : .expire(at: slot.expiresAt)
-                    }
-                    return .set(value: bytes, expiresAt: slot.expiresAt, kind: value.kind)
-                }
-                return (mutations, ())
+                return (Invocation.mutations(from: slots, over: entries), ())
             }
+        }
+    }
+
+    /// What to store for each slot: a slot left nil or empty deletes its key, a changed value or
+    /// expiry is written with its type, an unchanged one is left alone.
+    static func mutations(from slots: CollectionSlots, over entries: [Entry?]) -> [Mutation] {
+        slots.unique.enumerated().map { i, slot -> Mutation in
+            guard let value = slot.value, !value.isEmptyCollection else {
+                return entries[i] == nil ? .none : .delete
+            }
+            let bytes = value.serialized()
+            if let old = entries[i], old.kind == value.kind, old.value == bytes {
+                return old.expiresAt == slot.expiresAt ? .none : .expire(at: slot.expiresAt)
+            }
+            return .set(value: bytes, expiresAt: slot.expiresAt, kind: value.kind)
         }
     }
 
@@ -264,9 +269,67 @@ extension Invocation {
         onTimeout: @escaping @Sendable (inout ByteBuffer, RESPVersion) -> Void,
         attempt: @escaping @Sendable (inout CollectionSlots, inout ByteBuffer, RESPVersion) throws -> Bool
     ) throws -> Outcome {
-        // First version: one attempt, then the timeout reply (the waiting registry comes next).
-        try collections(keys, write: true) { slots, out, version in
-            if try !attempt(&slots, &out, version) { onTimeout(&out, version) }
+        if origin == .atomic {
+            return try collections(keys, write: true) { slots, out, version in
+                if try !attempt(&slots, &out, version) { onTimeout(&out, version) }
+            }
+        }
+        let (store, gate, version) = (self.store, server.gate, self.version)
+        let keyBytes = keys.map { Array($0.readableBytesView) }
+        let pop: @Sendable (inout ByteBuffer) throws -> Bool = { out in
+            try gate.shared { try Invocation.attemptPop(store, keyBytes, version, &out, attempt) }
+        }
+        let (waiter, behind) = server.blocked.register(
+            keys: keyBytes, session: session.id, eventLoop: eventLoop, timeout: timeout, attempt: pop,
+            onTimeout: {
+                var out = ByteBuffer()
+                onTimeout(&out, version)
+                return Reply(out)
+            })
+        // The common case, data already there: served here. The handler holds the gate already.
+        let inMemory = keys.allSatisfy { key in key.withUnsafeReadableBytes { store.isInMemory($0) } }
+        if !behind && inMemory {
+            let served = waiter.running.withLock { state -> Bool in
+                guard !state.done else { return false }
+                var scratch = ByteBuffer()
+                guard (try? Invocation.attemptPop(store, keyBytes, version, &scratch, attempt)) == true else { return false }
+                state.done = true
+                state.timer?.cancel()
+                out.writeImmutableBuffer(scratch)
+                return true
+            }
+            if served {
+                waiter.promise.succeed(Reply(ByteBuffer()))  // unregisters it; the reply went out above
+                return .done
+            }
+        } else {
+            server.blocked.signal(keyBytes)
+        }
+        return .deferred(waiter.promise.futureResult)
+    }
+
+    /// One try of a blocking pop on the current values of `keys`, storing its changes if it served.
+    private static func attemptPop(
+        _ store: TieredStore, _ keys: [[UInt8]], _ version: RESPVersion, _ out: inout ByteBuffer,
+        _ attempt: @Sendable (inout CollectionSlots, inout ByteBuffer, RESPVersion) throws -> Bool
+    ) throws -> Bool {
+        var unique: [[UInt8]] = []
+        var position: [Int] = []
+        for key in keys {
+            if let i = unique.firstIndex(of: key) { position.append(i) } else {
+                position.append(unique.count)
+                unique.append(key)
+            }
+        }
+        return try store.updateAll(unique) { entries -> ([Mutation], Bool) in
+            let before = try entries.map { entry in
+                CollectionSlot(value: try entry.map { try StoredValue($0) }, expiresAt: entry?.expiresAt ?? 0)
+            }
+            var slots = CollectionSlots(unique: before, position: position)
+            var reply = ByteBuffer()
+            guard try attempt(&slots, &reply, version) else { return (Array(repeating: .none, count: entries.count), false) }
+            out.writeImmutableBuffer(reply)
+            return (Invocation.mutations(from: slots, over: entries), true)
         }
     }
 }

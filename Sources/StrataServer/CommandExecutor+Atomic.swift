@@ -65,6 +65,7 @@ extension CommandExecutor {
                 let quorumWait = server.cluster.map { $0.isClustered && $0.configuration.writeQuorum > 1 } ?? false
                 if !quorumWait, let reply = done.0.immediate {
                     if !done.1.isEmpty, server.cluster?.isClustered == true { _ = replicateWrites(done.1, caller: caller) }
+                    if !done.1.isEmpty { server.blocked.signal(done.1) }
                     return .now(reply)
                 }
                 return .deferred(finish(done.0, written: done.1, caller: caller))
@@ -90,6 +91,7 @@ extension CommandExecutor {
     private func finish(_ result: AtomicResult, written: [[UInt8]], caller: Caller) -> EventLoopFuture<Reply> {
         let loop = caller.eventLoop
         var replicated = loop.makeSucceededVoidFuture()
+        if !written.isEmpty { server.blocked.signal(written) }
         if !written.isEmpty, let cluster = server.cluster, cluster.isClustered {
             let sent = replicateWrites(written, caller: caller)
             if cluster.configuration.writeQuorum > 1 { replicated = sent }

@@ -53,6 +53,20 @@ extension CommandExecutor {
         return .remote(fanOut(arguments, spec: spec, caller: caller))
     }
 
+    /// How long a forwarded blocking pop (BLPOP...) may take to answer: its own timeout and 10 s
+    /// more, or about a month for 0 (forever); nil for every other command.
+    static func blockingWait(_ arguments: [ByteBuffer]) -> TimeAmount? {
+        guard let name = arguments.first.map({ String(buffer: $0).lowercased() }), blockingCommands.contains(name),
+            arguments.count >= 3
+        else { return nil }
+        let argument = name.hasSuffix("mpop") ? arguments[1] : arguments[arguments.count - 1]
+        guard let seconds = Double(String(buffer: argument)), seconds.isFinite, seconds >= 0 else { return nil }
+        if seconds == 0 || seconds > 2_592_000 { return .hours(24 * 30) }
+        return .milliseconds(Int64(seconds * 1000) + 10_000)
+    }
+
+    static let blockingCommands: Set<String> = ["blpop", "brpop", "blmove", "brpoplpush", "blmpop", "bzpopmin", "bzpopmax", "bzmpop"]
+
     /// Tries `candidates` in order until one answers; this node runs it itself.
     func forward(_ arguments: [ByteBuffer], to candidates: [NodeID], caller: Caller) -> EventLoopFuture<Reply> {
         let eventLoop = caller.eventLoop
@@ -63,7 +77,9 @@ extension CommandExecutor {
             return run(arguments, caller: caller, placement: .here(replicate: true))
         }
         server.metrics.forwarded.increment()
-        return cluster.forward(arguments, to: first, resp3: caller.version == .v3).hop(to: eventLoop).map { Reply(relayed: $0) }
+        let timeout = Self.blockingWait(arguments)
+        return cluster.forward(arguments, to: first, resp3: caller.version == .v3, timeout: timeout).hop(to: eventLoop)
+            .map { Reply(relayed: $0) }
             .flatMapError { _ in
                 self.forward(arguments, to: Array(candidates.dropFirst()), caller: caller)
             }

@@ -178,6 +178,7 @@ struct CommandExecutor: Sendable {
         switch outcome {
         case .done where !waits:
             // The common case: answered here and now.
+            if isWrite && !failed { wakeBlocked(spec, arguments) }
             if replicate && !failed { _ = replicateWrites(spec.keys(in: arguments).map { Array($0.readableBytesView) }, caller: caller) }
             if let metrics {
                 if failed { metrics.errors.increment() }
@@ -185,11 +186,15 @@ struct CommandExecutor: Sendable {
             }
             return Execution(result: .written(isError: failed), closeAfterReply: closeAfterReply)
         case .done:
+            if isWrite && !failed { wakeBlocked(spec, arguments) }
             let reply = Reply(out.getSlice(at: mark, length: out.writerIndex - mark)!)
             out.moveWriterIndex(to: mark)
             let settled = settle(reply, spec: spec, arguments: arguments, replicate: replicate, caller: caller)
             return Execution(result: .pending(measured(settled, metrics, start, loop)), closeAfterReply: closeAfterReply)
         case .deferred(let future):
+            if isWrite {
+                future.whenSuccess { reply in if !reply.isError { self.wakeBlocked(spec, arguments) } }
+            }
             let settled: EventLoopFuture<Reply> =
                 replicate || (isWrite && alwaysSync && !atomic)
                 ? future.flatMap { reply in
@@ -212,6 +217,12 @@ struct CommandExecutor: Sendable {
     private func abortTransaction(_ caller: Caller) {
         guard caller.inTransaction, caller.origin == .client else { return }
         caller.session.state.withLock { $0.transaction?.aborted = true }
+    }
+
+    /// A write changed its keys: clients blocked on them (BLPOP...) try again.
+    func wakeBlocked(_ spec: CommandSpec, _ arguments: [ByteBuffer]) {
+        guard server.blocked.hasWaiters else { return }
+        server.blocked.signal(spec.keys(in: arguments).map { Array($0.readableBytesView) })
     }
 
     /// Runs `arguments` as a piece of another command and gives its reply as a future.

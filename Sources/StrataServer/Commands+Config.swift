@@ -1,4 +1,5 @@
 import NIOCore
+import StrataCollections
 import RESP
 import StrataStore
 
@@ -146,6 +147,11 @@ struct ConfigParameter: Sendable {
             guard bytes >= 1 << 20 else { throw Invalid(text: "argument must be between 1048576 and 9223372036854775807 inclusive") }
             return { server in server.settings.protoMaxBulkLength = bytes }
         },
+        ConfigParameter("client-query-buffer-limit", get: { String($0.settings.queryBufferLimit) }) { text in
+            guard let bytes = memoryValue(text) else { throw Invalid(text: "argument must be a memory value") }
+            guard bytes >= 1 << 20 else { throw Invalid(text: "argument must be between 1048576 and 9223372036854775807 inclusive") }
+            return { server in server.settings.queryBufferLimit = bytes }
+        },
         busyReplyThreshold("busy-reply-threshold"),
         busyReplyThreshold("lua-time-limit"),
         ConfigParameter("loglevel", get: { $0.settings.logLevel }) { text in
@@ -176,7 +182,30 @@ struct ConfigParameter: Sendable {
         ConfigParameter("max-value-size") { String($0.configuration.maxValueSize) },
         ConfigParameter("max-clients") { String($0.configuration.maxClients) },
         ConfigParameter("data-dir") { $0.configuration.dataDirectory },
-    ]
+    ] + collectionThresholds
+
+    /// The collections' encoding thresholds (`hash-max-listpack-entries`... and the `*-ziplist-*`
+    /// aliases): read by every mutation, so a change applies to the next one. Sizes in bytes take
+    /// memory units, as in Redis.
+    static let collectionThresholds: [ConfigParameter] = CollectionLimits.parameterNames.map { name in
+        ConfigParameter(name, get: { String($0.settings.collectionLimits.value(of: name) ?? 0) }) { text in
+            let isBytes = name.hasSuffix("-value")
+            guard let number = isBytes ? memoryValue(text) : Invocation.parseInteger(text.utf8) else {
+                throw Invalid(text: isBytes ? "argument must be a memory value" : "argument couldn't be parsed into an integer")
+            }
+            var check = CollectionLimits()
+            do {
+                try check.set(name, to: number)
+            } catch {
+                throw Invalid(text: (error as? CollectionCommandError)?.message ?? "\(error)")
+            }
+            return { server in
+                var limits = server.settings.collectionLimits
+                try? limits.set(name, to: number)
+                server.settings.collectionLimits = limits
+            }
+        }
+    }
 
     /// `busy-reply-threshold` and its old name `lua-time-limit`: one setting, in milliseconds.
     private static func busyReplyThreshold(_ name: String) -> ConfigParameter {

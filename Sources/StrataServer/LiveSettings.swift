@@ -22,11 +22,18 @@ final class LiveSettings: Sendable {
     /// The collections' encoding thresholds (`hash-max-listpack-entries`...); each mutation
     /// reads them, so a CONFIG SET applies to the next one.
     private let limits = Mutex(CollectionLimits())
+    /// The most a client's single request may hold (`client-query-buffer-limit`, Redis' 1 GiB).
+    private let queryBuffer = Atomic<Int>(1 << 30)
 
     init(configuration: ServerConfiguration, logLevel: Logger.Level, levelSwitch: LogLevelSwitch? = nil) {
         protoMaxBulk = Atomic(configuration.maxValueSize)
         logLevelIndex = Atomic(LiveSettings.redisLevelIndex(logLevel))
         self.levelSwitch = levelSwitch
+    }
+
+    var queryBufferLimit: Int {
+        get { queryBuffer.load(ordering: .relaxed) }
+        set { queryBuffer.store(newValue, ordering: .relaxed) }
     }
 
     var collectionLimits: CollectionLimits {

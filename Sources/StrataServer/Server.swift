@@ -16,6 +16,8 @@ public final class Server: Sendable {
     public let metrics: ServerMetrics
     let logger: Logger
     let diskPool: NIOThreadPool
+    /// Clients waiting in BLPOP and the other blocking pops.
+    let blocked: BlockedClients
     let commands: CommandTable
     let cursors = ScanCursors()
     /// Makes transactions and scripts atomic: held shared by every command that touches data.
@@ -51,6 +53,7 @@ public final class Server: Sendable {
         self.settings = LiveSettings(configuration: configuration, logLevel: logger.logLevel, levelSwitch: logLevelSwitch)
         let diskPool = NIOThreadPool(numberOfThreads: max(1, configuration.diskThreads))
         self.diskPool = diskPool
+        self.blocked = BlockedClients(pool: diskPool)
         let gate = AtomicGate()
         self.gate = gate
         self.atomicRunner = AtomicRunner(gate: gate)
