@@ -84,6 +84,9 @@ final class BlockedClients: Sendable {
 
     var hasWaiters: Bool { count.load(ordering: .relaxed) > 0 }
 
+    /// Clients blocked now (INFO's `blocked_clients`).
+    var waiting: Int { count.load(ordering: .relaxed) }
+
     /// Registers a waiter on `keys`. Returns it and whether another waiter was already blocked on
     /// one of the keys (then the newcomer must not pop before it: the drain serves both in order).
     func register(

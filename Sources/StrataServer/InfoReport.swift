@@ -102,7 +102,7 @@ enum InfoReport {
         [
             ("connected_clients", String(server.connectedClients)), ("cluster_connections", "0"),
             ("maxclients", String(server.configuration.maxClients)), ("client_recent_max_input_buffer", "0"),
-            ("client_recent_max_output_buffer", "0"), ("blocked_clients", "0"), ("tracking_clients", "0"),
+            ("client_recent_max_output_buffer", "0"), ("blocked_clients", String(server.blocked.waiting)), ("tracking_clients", "0"),
             ("clients_in_timeout_table", "0"),
         ]
     }
