@@ -34,6 +34,7 @@ public final class ServerMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
 
     let connectedClients: Prometheus.Gauge
+    let blockedClients: Prometheus.Gauge
     let connections: Prometheus.Counter
     let rejectedConnections: Prometheus.Counter
     let bytesIn: Prometheus.Counter
@@ -65,6 +66,8 @@ public final class ServerMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         connectedClients = registry.makeGauge(descriptor: descriptor("strata_connected_clients", "Client connections open now."))
+        blockedClients = registry.makeGauge(
+            descriptor: descriptor("strata_blocked_clients", "Clients waiting in a blocking pop (BLPOP, BZPOPMIN...) on this node."))
         connections = registry.makeCounter(descriptor: descriptor("strata_connections_total", "Client connections accepted."))
         rejectedConnections = registry.makeCounter(
             descriptor: descriptor("strata_rejected_connections_total", "Client connections refused because --max-clients was reached."))
@@ -153,6 +156,7 @@ public final class ServerMetrics: Sendable {
         memory.refresh(store: store, budget: statistics.memoryBudget)
         if let server {
             connectedClients.set(Double(server.connectedClients))
+            blockedClients.set(Double(server.blocked.waiting))
             let now = server.counters.snapshot()
             exported.withLock { last in
                 connections.increment(by: Int64(now.connectionsReceived - last.connectionsReceived))
