@@ -206,7 +206,7 @@ extension Invocation {
         }
         let store = self.store
         let (keyList, positions) = (unique, position)
-        return try run(near: keys) { out, version in
+        let work: @Sendable (inout ByteBuffer, RESPVersion) throws -> Void = { out, version in
             try store.updateAll(keyList, promote: !write) { entries -> ([Mutation], Void) in
                 let before = try entries.map { entry in
                     CollectionSlot(value: try entry.map { try StoredValue($0) }, expiresAt: entry?.expiresAt ?? 0)
@@ -220,7 +220,20 @@ extension Invocation {
                 return (Invocation.mutations(from: slots, over: entries), ())
             }
         }
+        // Here only when every value is in memory and small: decoding a large one takes long
+        // enough to stall the event loop's other clients, so it goes to a disk thread.
+        var bytes = 0
+        for key in keys {
+            guard let length = key.withUnsafeReadableBytes({ store.memoryValueLength($0) }) else { return try offload(work) }
+            bytes += length
+        }
+        if bytes > Invocation.inlineCollectionBytes { return try offload(work) }
+        try work(&out, version)
+        return .done
     }
+
+    /// The most bytes of collections a command decodes on its event loop.
+    static let inlineCollectionBytes = 64 << 10
 
     /// What to store for each slot: a slot left nil or empty deletes its key, a changed value or
     /// expiry is written with its type, an unchanged one is left alone.

@@ -278,6 +278,14 @@ public final class TieredStore: Sendable {
         }
     }
 
+    /// The length of `key`'s value in the memory tier now, or nil if it is not there. Never
+    /// blocks on I/O and never changes the LRU order.
+    public func memoryValueLength(_ key: UnsafeRawBufferPointer) -> Int? {
+        var length: Int? = nil
+        _ = memory.peek(key, hash: StableHash.hash(key), now: currentTimeMilliseconds(), { value, _, _ in length = value.count })
+        return length
+    }
+
     /// Whether `key` is in the memory tier now (so commands on it will not read the disk).
     public func isInMemory(_ key: UnsafeRawBufferPointer) -> Bool {
         memory.peek(key, hash: StableHash.hash(key), now: currentTimeMilliseconds(), { _, _, _ in })
