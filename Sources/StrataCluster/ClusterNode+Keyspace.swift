@@ -124,7 +124,7 @@ extension ClusterNode {
     /// entries of its store after `position`, and where to continue (nil: done). Reads the disk:
     /// call it off the event loops.
     public func keys(_ filter: KeyFilter, after position: [UInt8]?, count: Int) throws
-        -> (keys: [(key: [UInt8], expiresAt: Int64)], next: [UInt8]?)
+        -> (keys: [ScannedKey], next: [UInt8]?)
     {
         let reports = try reporter(filter)
         let (found, next) = try store.scanWithExpiry(cursor: position, count: count)

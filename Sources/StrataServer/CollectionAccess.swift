@@ -54,6 +54,28 @@ enum StoredValue: Sendable {
         }
     }
 
+    /// Members (fields of a hash, elements of a list); a string's length.
+    var memberCount: Int {
+        switch self {
+        case .string(let bytes): bytes.count
+        case .hash(let value): value.count
+        case .list(let value): value.count
+        case .set(let value): value.count
+        case .zset(let value): value.count
+        }
+    }
+
+    /// What the value takes as a live structure in memory (the data structures' own accounting).
+    var memoryBytes: Int {
+        switch self {
+        case .string(let bytes): bytes.count
+        case .hash(let value): value.memoryBytes
+        case .list(let value): value.memoryBytes
+        case .set(let value): value.memoryBytes
+        case .zset(let value): value.memoryBytes
+        }
+    }
+
     /// OBJECT ENCODING's answer for a collection (strings are answered by their bytes).
     var encodingName: String? {
         switch self {

@@ -33,8 +33,8 @@ extension Commands {
             let offset = try bitOffset(inv.arguments[2])
             let (key, store) = (inv.arguments[1], inv.store)
             return try inv.run(near: [key]) { out, _ in
-                let bit = key.withUnsafeReadableBytes { k in
-                    store.get(k) { value in offset >> 3 < value.count ? Int(value[offset >> 3] >> (7 - UInt8(offset & 7))) & 1 : 0 }
+                let bit = try key.withUnsafeReadableBytes { k in
+                    try store.get(k) { value in offset >> 3 < value.count ? Int(value[offset >> 3] >> (7 - UInt8(offset & 7))) & 1 : 0 }
                 }
                 out.writeRESPInteger(bit ?? 0)
             }
@@ -44,7 +44,7 @@ extension Commands {
             let parsed = Result { try BitRangeArguments(.bitcount, inv.arguments, from: 2) }
             let (key, store) = (inv.arguments[1], inv.store)
             return try inv.run(near: [key]) { out, _ in
-                guard let value = value(of: key, in: store) else { return out.writeRESPInteger(0) }
+                guard let value = try value(of: key, in: store) else { return out.writeRESPInteger(0) }
                 guard let range = try parsed.get().resolve(count: value.count) else { return out.writeRESPInteger(0) }
                 var count = 0
                 for byte in range.bytes { count += value[byte].nonzeroBitCount }
@@ -61,7 +61,7 @@ extension Commands {
             let (key, store) = (inv.arguments[1], inv.store)
             return try inv.run(near: [key]) { out, _ in
                 // A missing key is an endless run of zeros.
-                guard let value = value(of: key, in: store) else { return out.writeRESPInteger(bit == 1 ? -1 : 0) }
+                guard let value = try value(of: key, in: store) else { return out.writeRESPInteger(bit == 1 ? -1 : 0) }
                 let arguments = try parsed.get()
                 guard let range = arguments.resolve(count: value.count) else { return out.writeRESPInteger(-1) }
                 out.writeRESPInteger(firstBit(bit == 1, in: value, range, endGiven: arguments.end != nil))
@@ -84,7 +84,7 @@ extension Commands {
             let (destination, sources, store) = (inv.bytes(2), Array(inv.arguments[3...]), inv.store)
             return try inv.run(near: Array(inv.arguments[2...])) { out, _ in
                 // A missing source is an empty string; shorter ones are padded with zeros.
-                let values = sources.map { value(of: $0, in: store) ?? [] }
+                let values = try sources.map { try value(of: $0, in: store) ?? [] }
                 let length = values.map(\.count).max() ?? 0
                 var result = [UInt8](repeating: 0, count: length)
                 for i in 0..<length {
@@ -93,7 +93,7 @@ extension Commands {
                     result[i] = invert ? ~byte : byte
                 }
                 // An empty result deletes the destination, as in Redis; a stored one has no TTL.
-                try store.update(destination) { current -> (Mutation, Void) in
+                try store.update(destination, accepting: nil) { current -> (Mutation, Void) in
                     (length > 0 ? .set(value: result, expiresAt: 0) : current == nil ? .none : .delete, ())
                 }
                 out.writeRESPInteger(length)
@@ -127,7 +127,7 @@ extension Commands {
                         return (.set(value: value, expiresAt: current?.expiresAt ?? 0), replies)
                     }
                 } else {
-                    var value = value(of: key, in: store) ?? []
+                    var value = try value(of: key, in: store) ?? []
                     replies = operations.map { $0.run(on: &value) }
                 }
                 out.writeRESPArrayHeader(replies.count)

@@ -49,7 +49,7 @@ extension Commands {
         CommandSpec("type", arity: 2, keys: (1, 1, 1)) { inv in
             let (key, store) = (inv.bytes(1), inv.store)
             return try inv.run(near: [inv.arguments[1]]) { out, _ in
-                out.writeRESPSimpleString(store.exists(key) ? "string" : "none")
+                out.writeRESPSimpleString(store.kind(of: key)?.name ?? "none")
             }
         },
 
@@ -93,7 +93,7 @@ extension Commands {
             let (key, store) = (inv.bytes(1), inv.store)
             let (onlyNew, onlyExisting, greater, less) = (nx, xx, gt, lt)
             return try inv.run(near: [inv.arguments[1]]) { out, _ in
-                let changed = try store.update(key) { current -> (Mutation, Bool) in
+                let changed = try store.update(key, accepting: nil) { current -> (Mutation, Bool) in
                     guard let current else { return (.none, false) }
                     let existing = current.expiresAt  // 0: no expiry, which counts as infinite
                     if onlyNew && existing != 0 { return (.none, false) }

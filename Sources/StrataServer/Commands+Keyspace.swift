@@ -75,7 +75,9 @@ extension Commands {
                 }
                 i += 2
             }
-            // Every key is a string for now: another TYPE matches nothing (the scan still runs).
+            // A type name Redis does not know matches nothing (the scan still runs, as in 7.0).
+            let kindFilter: ValueKind?? = typeFilter.map { name in ValueKind.allCases.first { $0.name == name } }
+            // A cluster scan does not see types yet: only strings, or everything, pass there.
             let onlyNone = typeFilter.map { $0 != "string" } ?? false
             let limit = min(count, 100_000)
             if let cluster = inv.server.clusterIfClustered {
@@ -90,8 +92,12 @@ extension Commands {
             }
             let (store, cursors, from, match) = (inv.store, inv.server.cursors, start, pattern)
             return try inv.offload { out, _ in
-                let (keys, next) = try store.scan(cursor: from, count: limit)
-                let matching = onlyNone ? [] : match.map { p in keys.filter { GlobPattern.matches(p, $0) } } ?? keys
+                let (scanned, next) = try store.scanWithExpiry(cursor: from, count: limit)
+                let keys = scanned.compactMap { entry -> [UInt8]? in
+                    if case .some(let wanted) = kindFilter, entry.kind != wanted { return nil }
+                    return entry.key
+                }
+                let matching = match.map { p in keys.filter { GlobPattern.matches(p, $0) } } ?? keys
                 writeScanReply(&out, cursor: next.map { cursors.make(.local($0)) } ?? 0, keys: matching)
             }
         },

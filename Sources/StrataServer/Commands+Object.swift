@@ -24,7 +24,11 @@ extension Commands {
                 let encoding = StringEncoding(entry.value)
                 switch subcommand {
                 case "ENCODING":
-                    out.writeRESPBulk(encoding.name)
+                    if entry.kind == .string {
+                        out.writeRESPBulk(encoding.name)
+                    } else {
+                        out.writeRESPBulk(try StoredValue(entry).encodingName ?? "unknown")
+                    }
                 case "FREQ":
                     // Strata's memory tier evicts by recency (allkeys-lru), as Redis without LFU.
                     throw CommandError(
@@ -33,7 +37,7 @@ extension Commands {
                 case "IDLETIME":
                     out.writeRESPInteger(0)  // not tracked (see above): as for a key just used
                 default:
-                    out.writeRESPInteger(encoding.isSharedInteger ? Int(Int32.max) : 1)
+                    out.writeRESPInteger(entry.kind == .string && encoding.isSharedInteger ? Int(Int32.max) : 1)
                 }
             }
         },
@@ -45,7 +49,7 @@ extension Commands {
                 // A read moves the key to the front of the memory tier's LRU order (promoting it
                 // from disk), which is what TOUCH's "last access" means here.
                 let touched = keys.reduce(0) { count, key in
-                    count + (key.withUnsafeReadableBytes { store.get($0) { _ in () } } != nil ? 1 : 0)
+                    count + (key.withUnsafeReadableBytes { store.touch($0) } ? 1 : 0)
                 }
                 out.writeRESPInteger(touched)
             }

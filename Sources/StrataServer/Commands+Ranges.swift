@@ -50,8 +50,8 @@ extension Commands {
             let (keys, store, limit) = (Array(inv.arguments[1...2]), inv.store, inv.server.configuration.maxValueSize)
             // Its table can take up to 512 MiB and seconds to fill: always off the event loop.
             return try inv.offload { out, version in
-                let a = value(of: keys[0], in: store) ?? []
-                let b = value(of: keys[1], in: store) ?? []
+                let a = try value(of: keys[0], in: store) ?? []
+                let b = try value(of: keys[1], in: store) ?? []
                 try LongestCommonSubsequence(a, b, memoryLimit: min(limit, StringLimits.redisMaximum))
                     .write(options, to: &out, version: version)
             }
@@ -65,8 +65,8 @@ extension Commands {
             let (start, end) = (try inv.integer(2), try inv.integer(3))
             let (key, store) = (inv.arguments[1], inv.store)
             return try inv.run(near: [key]) { out, _ in
-                let slice = key.withUnsafeReadableBytes { k in
-                    store.get(k) { value -> [UInt8] in
+                let slice = try key.withUnsafeReadableBytes { k in
+                    try store.get(k) { value -> [UInt8] in
                         guard let range = byteRange(start, end, count: value.count) else { return [] }
                         return [UInt8](value[range])
                     }

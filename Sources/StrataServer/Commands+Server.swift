@@ -91,9 +91,19 @@ extension Commands {
             let (key, store) = (inv.bytes(1), inv.store)
             return try inv.offload { out, version in
                 let info = store.tier(of: key)
-                out.writeRESPMapHeader(5, version)
+                // A collection also reports its member count and its in-memory size as a value.
+                let collection = info.tier == .none || info.kind == .string ? nil : try store.entry(key).map(StoredValue.init)
+                out.writeRESPMapHeader(collection == nil ? 6 : 8, version)
                 out.writeRESPBulk("tier")
                 out.writeRESPBulk(info.tier.rawValue)
+                out.writeRESPBulk("type")
+                out.writeRESPBulk(info.tier == .none ? "none" : info.kind.name)
+                if let collection {
+                    out.writeRESPBulk("members")
+                    out.writeRESPInteger(collection.memberCount)
+                    out.writeRESPBulk("collection_bytes")
+                    out.writeRESPInteger(collection.memoryBytes)
+                }
                 out.writeRESPBulk("value_bytes")
                 out.writeRESPInteger(info.valueLength)
                 out.writeRESPBulk("stored_bytes")

@@ -42,6 +42,7 @@ extension Commands {
             }
             switch read {
             case .hit: return .done
+            case .wrongType: throw CommandError.wrongType
             case .absent:
                 inv.null()
                 return .done
@@ -49,12 +50,12 @@ extension Commands {
                 if store.diskReadsAreResident {
                     // The disk tier is all in the page cache: reading it here costs about a
                     // microsecond, less than a hand-off to a disk thread and back.
-                    let found: Void? = key.withUnsafeReadableBytes { k in store.getAfterMemoryMiss(k) { v in inv.out.writeRESPBulk(v) } }
+                    let found: Void? = try key.withUnsafeReadableBytes { k in try store.getAfterMemoryMiss(k) { v in inv.out.writeRESPBulk(v) } }
                     if found == nil { inv.null() }
                     return .done
                 }
                 return try inv.offload { out, version in
-                    let found: Void? = key.withUnsafeReadableBytes { k in store.getAfterMemoryMiss(k) { v in out.writeRESPBulk(v) } }
+                    let found: Void? = try key.withUnsafeReadableBytes { k in try store.getAfterMemoryMiss(k) { v in out.writeRESPBulk(v) } }
                     if found == nil { out.writeRESPNull(version) }
                 }
             }
@@ -111,7 +112,8 @@ extension Commands {
             let valueBytes = inv.bytes(2)
             let (when, options, reply) = (condition, expiry, returnOld)
             return try inv.run(near: [key]) { out, version in
-                let (applied, old) = try store.update(keyBytes) { current -> (Mutation, (Bool, [UInt8]?)) in
+                // Without GET a SET replaces a key of any type; with GET it must be a string.
+                let (applied, old) = try store.update(keyBytes, accepting: reply ? .string : nil) { current -> (Mutation, (Bool, [UInt8]?)) in
                     switch when {
                     case .ifAbsent where current != nil, .ifPresent where current == nil:
                         return (.none, (false, current?.value))
@@ -201,8 +203,9 @@ extension Commands {
             return try inv.run(near: keys) { out, version in
                 out.writeRESPArrayHeader(keys.count)
                 for key in keys {
-                    let found: Void? = key.withUnsafeReadableBytes { k in store.get(k) { v in out.writeRESPBulk(v) } }
-                    if found == nil { out.writeRESPNull(version) }
+                    // A key of another type is a null here, as in Redis.
+                    let found: Void?? = key.withUnsafeReadableBytes { k in try? store.get(k) { v in out.writeRESPBulk(v) } }
+                    if found == nil || found! == nil { out.writeRESPNull(version) }
                 }
             }
         },
@@ -249,7 +252,7 @@ extension Commands {
         CommandSpec("strlen", arity: 2, keys: (1, 1, 1)) { inv in
             let (key, store) = (inv.arguments[1], inv.store)
             return try inv.run(near: [key]) { out, _ in
-                let length = key.withUnsafeReadableBytes { k in store.get(k) { $0.count } } ?? 0
+                let length = try key.withUnsafeReadableBytes { k in try store.get(k) { $0.count } } ?? 0
                 out.writeRESPInteger(length)
             }
         },

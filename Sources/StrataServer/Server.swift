@@ -93,6 +93,7 @@ public final class Server: Sendable {
             case .valueTooLarge: return "ERR \(e.message)"
             case .diskFull: return "ERR disk tier cannot accept writes: \(e.message)"
             case .wrongValue: return "ERR \(e.message)"
+            case .wrongType: return e.message
             default: return "ERR \(e.message)"
             }
         default: return "ERR \(error)"

@@ -25,7 +25,7 @@ enum StringLimits {
 extension Commands {
     /// A copy of `key`'s value, or nil if it has none; the copy lets a command work on it
     /// without holding the memory tier's shard lock.
-    static func value(of key: ByteBuffer, in store: TieredStore) -> [UInt8]? {
-        key.withUnsafeReadableBytes { k in store.get(k) { [UInt8]($0) } }
+    static func value(of key: ByteBuffer, in store: TieredStore) throws -> [UInt8]? {
+        try key.withUnsafeReadableBytes { k in try store.get(k) { [UInt8]($0) } }
     }
 }

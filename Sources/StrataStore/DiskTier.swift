@@ -153,9 +153,9 @@ final class DiskTier: Sendable {
     /// The live user keys (with their absolute expiry, 0 = none) among the `limit` entries after
     /// storage key `cursor` (or from the start), and the storage key to continue after (nil at
     /// the end).
-    func scan(after cursor: [UInt8]?, limit: Int, now: Int64) throws -> (keys: [(key: [UInt8], expiresAt: Int64)], next: [UInt8]?) {
+    func scan(after cursor: [UInt8]?, limit: Int, now: Int64) throws -> (keys: [ScannedKey], next: [UInt8]?) {
         let txn = try env.beginRead()
-        var keys: [(key: [UInt8], expiresAt: Int64)] = []
+        var keys: [ScannedKey] = []
         var last: [UInt8]? = nil
         var seen = 0
         var reachedEnd = true
@@ -173,7 +173,7 @@ final class DiskTier: Sendable {
                     header.expiry == 0 || header.expiry > now,
                     let user = userKey(storageKey: key, record: record)
                 {
-                    keys.append((user, header.expiry))
+                    keys.append(ScannedKey(key: user, expiresAt: header.expiry, kind: header.kind))
                 }
                 return true
             }

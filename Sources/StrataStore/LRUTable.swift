@@ -10,7 +10,8 @@ import Darwin
 /// Nothing here is a Swift object. An entry is one block, from the table's `SlabHeap` (up to
 /// 2 KiB) or `malloc`,
 /// `[key length u32][value length u32][expiry i64, only if it expires][key][value]` (the key
-/// length's top bit says whether the expiry is there); its slot holds the block's address
+/// length word's top bit says whether the expiry is there, and its bits 28-30 hold the value's
+/// `ValueKind`, so keys of 256 MiB or more are never cached); its slot holds the block's address
 /// and the LRU links as 32-bit slot numbers; the index is open addressing with linear probing, one
 /// `UInt64` per bucket: the upper 32 bits of the key's hash (the tag, which also picks the home
 /// bucket) and the slot number + 1 (0 marks an empty bucket). Deletion shifts later entries back,
@@ -35,6 +36,11 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     static let expiringBlockHeader = 16
     /// The key length's top bit: the block holds an expiry.
     private static let expiresFlag: UInt32 = 1 << 31
+    /// The key length word's bits holding the value's kind.
+    private static let kindShift: UInt32 = 28
+    private static let kindMask: UInt32 = 0x7 << 28
+    /// Keys this long or longer are not cached (their length would reach the kind bits).
+    static let maxKeyCount = 1 << 28
     private static let none = UInt32.max
     private static let maxLoadNumerator = 4  // grow the index beyond 4/5 full...
     private static let maxLoadDenominator = 5
@@ -97,7 +103,18 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
 
     @inline(__always)
     private static func keyCount(_ block: UnsafeMutableRawPointer) -> Int {
-        Int(block.load(as: UInt32.self) & ~expiresFlag)
+        Int(block.load(as: UInt32.self) & ~(expiresFlag | kindMask))
+    }
+
+    @inline(__always)
+    private static func kind(_ block: UnsafeMutableRawPointer) -> ValueKind {
+        ValueKind(rawValue: UInt8((block.load(as: UInt32.self) & kindMask) >> kindShift)) ?? .string
+    }
+
+    @inline(__always)
+    private static func storeKind(_ kind: ValueKind, in block: UnsafeMutableRawPointer) {
+        let word = block.load(as: UInt32.self) & ~kindMask
+        block.storeBytes(of: word | (UInt32(kind.rawValue) << kindShift), as: UInt32.self)
     }
 
     @inline(__always)
@@ -131,12 +148,14 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     }
 
     private func makeBlock(
-        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expiry: Int64
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expiry: Int64, kind: ValueKind
     ) -> UnsafeMutableRawPointer {
         let header = expiry != 0 ? LRUTable.expiringBlockHeader : LRUTable.blockHeader
         let count = header + key.count + value.count
         let block = count <= SlabHeap.maxBlock ? heap.allocate(count) : malloc(count)!
-        block.storeBytes(of: UInt32(key.count) | (expiry != 0 ? LRUTable.expiresFlag : 0), as: UInt32.self)
+        block.storeBytes(
+            of: UInt32(key.count) | (expiry != 0 ? LRUTable.expiresFlag : 0) | (UInt32(kind.rawValue) << LRUTable.kindShift),
+            as: UInt32.self)
         block.storeBytes(of: UInt32(value.count), toByteOffset: 4, as: UInt32.self)
         if expiry != 0 { block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self) }
         if let k = key.baseAddress, key.count > 0 { (block + header).copyMemory(from: k, byteCount: key.count) }
@@ -355,11 +374,11 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         case hit
     }
 
-    /// Finds `key`, makes it the most recently used, and passes its value and expiry to `body`.
-    /// An entry whose expiry is at or before `now` is removed and reported as `.expired`.
+    /// Finds `key`, makes it the most recently used, and passes its value, expiry and kind to
+    /// `body`. An entry whose expiry is at or before `now` is removed and reported as `.expired`.
     mutating func get(
         _ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, touch doTouch: Bool = true,
-        _ body: (UnsafeRawBufferPointer, Int64) -> Void
+        _ body: (UnsafeRawBufferPointer, Int64, ValueKind) -> Void
     ) -> Lookup {
         guard let bucket = findBucket(key, hash: hash) else { return .miss }
         let s = slotNumber(atBucket: bucket)
@@ -370,7 +389,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
             return .expired
         }
         if doTouch { touch(s) }
-        body(LRUTable.value(block), expiry)
+        body(LRUTable.value(block), expiry, LRUTable.kind(block))
         return .hit
     }
 
@@ -380,9 +399,14 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
     @discardableResult
     mutating func set(
         _ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiry: Int64,
-        budget: Int, onlyIfAbsent: Bool = false, evictIfNeeded: Bool = true, asLeastRecent: Bool = false
+        kind: ValueKind = .string, budget: Int, onlyIfAbsent: Bool = false, evictIfNeeded: Bool = true,
+        asLeastRecent: Bool = false
     ) -> (stored: Bool, evicted: Int) {
         let existing = findBucket(key, hash: hash)
+        if key.count >= LRUTable.maxKeyCount {
+            if let existing { removeEntry(bucket: existing) }
+            return (false, 0)
+        }
         if onlyIfAbsent && existing != nil { return (false, 0) }
         let charge = LRUTable.charge(keyCount: key.count, valueCount: value.count, expires: expiry != 0)
         if let existing {
@@ -391,6 +415,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
             if LRUTable.valueCount(block) == value.count && LRUTable.expires(block) == (expiry != 0) {
                 // Same size: overwrite in place (no free, no malloc, no index change).
                 if expiry != 0 { block.storeBytes(of: expiry, toByteOffset: 8, as: Int64.self) }
+                LRUTable.storeKind(kind, in: block)
                 if let v = value.baseAddress, value.count > 0 {
                     (block + LRUTable.keyOffset(block) + key.count).copyMemory(from: v, byteCount: value.count)
                 }
@@ -408,7 +433,7 @@ struct LRUTable: ~Copyable, @unchecked Sendable {
         }
         growIndexIfNeeded()
         let s = allocateSlot()
-        slots[s] = Slot(block: makeBlock(key: key, value: value, expiry: expiry), prev: 0, next: 0)
+        slots[s] = Slot(block: makeBlock(key: key, value: value, expiry: expiry, kind: kind), prev: 0, next: 0)
         if asLeastRecent { pushBack(s) } else { pushFront(s) }
         insertIndex(tag: LRUTable.tag(hash), slot: s)
         count += 1

@@ -77,11 +77,11 @@ public final class MemoryTier: Sendable {
         shards[Int(truncatingIfNeeded: hash & shardMask)]
     }
 
-    /// Looks `key` up; on a hit passes its value and expiry to `body` under the shard's lock.
+    /// Looks `key` up; on a hit passes its value, expiry and kind to `body` under the shard's lock.
     @inline(__always)
     func get(
         _ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64,
-        _ body: (UnsafeRawBufferPointer, Int64) -> Void
+        _ body: (UnsafeRawBufferPointer, Int64, ValueKind) -> Void
     ) -> LRUTable.Lookup {
         shard(hash).state.withLock { state in
             let result = state.table.get(key, hash: hash, now: now, body)
@@ -97,7 +97,9 @@ public final class MemoryTier: Sendable {
     }
 
     /// Looks `key` up without counting a hit or miss and without changing the LRU order.
-    func peek(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, _ body: (UnsafeRawBufferPointer, Int64) -> Void) -> Bool {
+    func peek(
+        _ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, _ body: (UnsafeRawBufferPointer, Int64, ValueKind) -> Void
+    ) -> Bool {
         shard(hash).state.withLock { state in
             state.table.get(key, hash: hash, now: now, touch: false, body) == .hit
         }
@@ -106,9 +108,12 @@ public final class MemoryTier: Sendable {
     /// Stores `key`, evicting as needed. Returns false if the value is too large to keep in memory
     /// (any older copy of the key is then removed).
     @discardableResult
-    func set(_ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiry: Int64) -> Bool {
+    func set(
+        _ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiry: Int64, kind: ValueKind
+    ) -> Bool {
         shard(hash).state.withLock { state in
-            let (stored, evicted) = state.table.set(key, hash: hash, value: value, expiry: expiry, budget: shardBudget)
+            let (stored, evicted) = state.table.set(
+                key, hash: hash, value: value, expiry: expiry, kind: kind, budget: shardBudget)
             state.evictions += evicted
             return stored
         }
@@ -118,11 +123,13 @@ public final class MemoryTier: Sendable {
 
     /// Inserts `key` at the least recently used end, only if it is absent and fits without
     /// evicting anything (warm start).
-    func fill(_ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiry: Int64) -> FillResult {
+    func fill(
+        _ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer, expiry: Int64, kind: ValueKind
+    ) -> FillResult {
         shard(hash).state.withLock { state in
             if state.table.contains(key, hash: hash) { return .present }
             let (stored, _) = state.table.set(
-                key, hash: hash, value: value, expiry: expiry, budget: shardBudget, onlyIfAbsent: true,
+                key, hash: hash, value: value, expiry: expiry, kind: kind, budget: shardBudget, onlyIfAbsent: true,
                 evictIfNeeded: false, asLeastRecent: true)
             return stored ? .inserted : .full
         }
@@ -238,7 +245,7 @@ public final class MemoryTier: Sendable {
     public func get(_ key: [UInt8]) -> [UInt8]? {
         key.withUnsafeBytes { k in
             var result: [UInt8]? = nil
-            _ = get(k, hash: StableHash.hash(k), now: currentTimeMilliseconds()) { v, _ in result = [UInt8](v) }
+            _ = get(k, hash: StableHash.hash(k), now: currentTimeMilliseconds()) { v, _, _ in result = [UInt8](v) }
             return result
         }
     }
@@ -248,7 +255,7 @@ public final class MemoryTier: Sendable {
     @discardableResult
     public func set(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64 = 0) -> Bool {
         key.withUnsafeBytes { k in
-            value.withUnsafeBytes { v in set(k, hash: StableHash.hash(k), value: v, expiry: expiresAt) }
+            value.withUnsafeBytes { v in set(k, hash: StableHash.hash(k), value: v, expiry: expiresAt, kind: .string) }
         }
     }
 

@@ -6,7 +6,8 @@
 /// |---|---|---|
 /// | 0 | 1 | format version |
 /// | 1 | 1 | flags: 0x01 compressed, 0x02 tombstone, 0x04 full key stored (long keys) |
-/// | 2 | 2 | reserved, zero |
+/// | 2 | 1 | value kind (`ValueKind`: 0 string, 1 hash, 2 list, 3 set, 4 sorted set) |
+/// | 3 | 1 | reserved, zero |
 /// | 4 | 4 | CRC-32 of every byte from offset 8 to the end |
 /// | 8 | 8 | absolute expiry, milliseconds since the Unix epoch; 0 = never |
 /// | 16 | 8 | version clock (hybrid logical clock) |
@@ -35,6 +36,7 @@ enum Record {
         var version: Version
         var rawLength: Int
         var stamp: UInt32
+        var kind: ValueKind
     }
 
     enum DecodeError: Error, Equatable {
@@ -42,6 +44,7 @@ enum Record {
         case newerFormat(UInt8)
         case checksumMismatch
         case badPayload
+        case unknownKind(UInt8)
     }
 
     /// Encodes a record. `fullKey` is given for keys too long to be LMDB keys themselves.
@@ -52,6 +55,7 @@ enum Record {
         expiry: Int64,
         version: Version,
         tombstone: Bool = false,
+        kind: ValueKind = .string,
         stamp: UInt32,
         compressThreshold: Int,
         compressor: ValueCompressor
@@ -66,7 +70,8 @@ enum Record {
             let raw = UnsafeMutableRawBufferPointer(buffer)
             raw.storeBytes(of: formatVersion, toByteOffset: 0, as: UInt8.self)
             raw.storeBytes(of: flags.rawValue, toByteOffset: 1, as: UInt8.self)
-            raw.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
+            raw.storeBytes(of: kind.rawValue, toByteOffset: 2, as: UInt8.self)
+            raw.storeBytes(of: UInt8(0), toByteOffset: 3, as: UInt8.self)
             raw.storeBytes(of: expiry.littleEndian, toByteOffset: 8, as: Int64.self)
             raw.storeBytes(of: version.clock.littleEndian, toByteOffset: 16, as: UInt64.self)
             raw.storeBytes(of: version.node.littleEndian, toByteOffset: 24, as: UInt32.self)
@@ -111,6 +116,8 @@ enum Record {
                 throw .checksumMismatch
             }
         }
+        let kindByte = bytes.load(fromByteOffset: 2, as: UInt8.self)
+        guard let kind = ValueKind(rawValue: kindByte) else { throw .unknownKind(kindByte) }
         return Header(
             flags: Flags(rawValue: bytes.load(fromByteOffset: 1, as: UInt8.self)),
             expiry: Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: Int64.self)),
@@ -118,7 +125,8 @@ enum Record {
                 clock: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
                 node: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 24, as: UInt32.self))),
             rawLength: Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 28, as: UInt32.self))),
-            stamp: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 32, as: UInt32.self))
+            stamp: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 32, as: UInt32.self)),
+            kind: kind
         )
     }
 

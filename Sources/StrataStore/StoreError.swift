@@ -22,6 +22,8 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let storage = Code("storage")
         /// The operation needs a value of another form (for example an integer).
         public static let wrongValue = Code("wrongValue")
+        /// The key holds a value of another kind (a collection where a string was asked for).
+        public static let wrongType = Code("wrongType")
         /// The store is closed.
         public static let closed = Code("closed")
         /// A configuration value is out of range.
@@ -37,4 +39,7 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// A string read of a key that holds a collection.
+    public static let wrongType = StoreError(.wrongType, "WRONGTYPE Operation against a key holding the wrong kind of value")
 }

@@ -53,6 +53,8 @@ public struct TierInfo: Sendable, Equatable {
     public var compressed: Bool
     /// The version of the stored record (replicas of a key that agree have the same one).
     public var version: Version? = nil
+    /// What the key holds.
+    public var kind: ValueKind = .string
 
     public static let none = TierInfo(tier: .none, valueLength: 0, storedLength: 0, compressed: false)
 }
@@ -132,4 +134,11 @@ public struct StoreStatistics: Sendable {
     public var flushFloor: Version
     /// Whether the disk tier is refusing writes (budget or file system full); see `StoreError.diskFull`.
     public var diskWritesFailing: Bool
+}
+
+/// A key found by a scan of the disk tier, with its absolute expiry (0: none) and kind.
+public struct ScannedKey: Sendable, Equatable {
+    public var key: [UInt8]
+    public var expiresAt: Int64
+    public var kind: ValueKind
 }

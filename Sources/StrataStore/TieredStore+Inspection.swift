@@ -8,8 +8,8 @@ extension TieredStore {
         return (keys.map(\.key), next)
     }
 
-    /// `scan`, with each key's absolute expiry (ms since the epoch; 0 = none).
-    public func scanWithExpiry(cursor: [UInt8]?, count: Int) throws -> (keys: [(key: [UInt8], expiresAt: Int64)], next: [UInt8]?) {
+    /// `scan`, with each key's absolute expiry (ms since the epoch; 0 = none) and kind.
+    public func scanWithExpiry(cursor: [UInt8]?, count: Int) throws -> (keys: [ScannedKey], next: [UInt8]?) {
         try waitCommitted()
         return try disk.scan(after: cursor, limit: max(1, count), now: currentTimeMilliseconds())
     }
@@ -26,6 +26,17 @@ extension TieredStore {
         return try disk.count()
     }
 
+    /// What `key` holds, or nil if it does not exist (TYPE). Never promotes it.
+    public func kind(of key: [UInt8]) -> ValueKind? {
+        key.withUnsafeBytes { k in
+            let hash = StableHash.hash(k)
+            let now = currentTimeMilliseconds()
+            var kind: ValueKind? = nil
+            if memory.peek(k, hash: hash, now: now, { _, _, found in kind = found }) { return kind }
+            return locks.withLock(hash) { current(k, hash: hash, now: now, promote: false) }?.kind
+        }
+    }
+
     /// Which tier holds `key`, its value's length, and how it is stored on disk.
     public func tier(of key: [UInt8]) -> TierInfo {
         key.withUnsafeBytes { k in
@@ -33,7 +44,11 @@ extension TieredStore {
             let now = currentTimeMilliseconds()
             return locks.withLock(hash) {
                 var valueLength = -1
-                let inMemory = memory.peek(k, hash: hash, now: now) { value, _ in valueLength = value.count }
+                var memoryKind = ValueKind.string
+                let inMemory = memory.peek(k, hash: hash, now: now) { value, _, kind in
+                    valueLength = value.count
+                    memoryKind = kind
+                }
                 let storageKey = disk.storageKey(k)
                 var record: [UInt8]? = nil
                 switch writer.lookup(storageKey) {
@@ -53,11 +68,12 @@ extension TieredStore {
                 {
                     info = TierInfo(
                         tier: .disk, valueLength: header.rawLength, storedLength: record.count,
-                        compressed: header.flags.contains(.compressed), version: header.version)
+                        compressed: header.flags.contains(.compressed), version: header.version, kind: header.kind)
                 }
                 if inMemory {
                     info.tier = .memory
                     info.valueLength = valueLength
+                    info.kind = memoryKind
                 }
                 return info
             }

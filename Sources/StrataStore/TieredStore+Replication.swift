@@ -109,7 +109,7 @@ extension TieredStore {
                 let value = try record.withUnsafeBytes { try Record.value($0, header, compressor: compressor) }
                 let now = currentTimeMilliseconds()
                 if header.expiry == 0 || header.expiry > now {
-                    value.withUnsafeBytes { _ = memory.set(k, hash: hash, value: $0, expiry: header.expiry) }
+                    value.withUnsafeBytes { _ = memory.set(k, hash: hash, value: $0, expiry: header.expiry, kind: header.kind) }
                 } else {
                     memory.remove(k, hash: hash)
                 }

@@ -184,17 +184,17 @@ extension TieredStore {
             guard let stored = try? Record.storedValue(record, header) else { return nil }
             if header.flags.contains(.compressed) {
                 guard let value = try? compressor.decompress(stored, rawLength: header.rawLength) else { return nil }
-                return value.withUnsafeBytes { memory.fill(key, hash: hash, value: $0, expiry: header.expiry) }
+                return value.withUnsafeBytes { memory.fill(key, hash: hash, value: $0, expiry: header.expiry, kind: header.kind) }
             }
             guard stored.count == header.rawLength else { return nil }
-            return memory.fill(key, hash: hash, value: stored, expiry: header.expiry)
+            return memory.fill(key, hash: hash, value: stored, expiry: header.expiry, kind: header.kind)
         }
     }
 
     /// Loads `key`'s current value from the write queue or LMDB (caller holds its stripe lock).
     private func loadFromDisk(_ key: UnsafeRawBufferPointer, hash: UInt64) -> MemoryTier.FillResult? {
         guard let entry = current(key, hash: hash, now: currentTimeMilliseconds(), promote: false) else { return nil }
-        return entry.value.withUnsafeBytes { memory.fill(key, hash: hash, value: $0, expiry: entry.expiresAt) }
+        return entry.value.withUnsafeBytes { memory.fill(key, hash: hash, value: $0, expiry: entry.expiresAt, kind: entry.kind) }
     }
 
     /// The warm start of a directory written before segment snapshots: a list of hot keys in
@@ -233,7 +233,7 @@ extension TieredStore {
                             let entry = decode(record, key: k, storageKey: storageKey, now: currentTimeMilliseconds())
                         else { return false }
                         let result = entry.value.withUnsafeBytes {
-                            memory.fill(k, hash: hash, value: $0, expiry: entry.expiresAt)
+                            memory.fill(k, hash: hash, value: $0, expiry: entry.expiresAt, kind: entry.kind)
                         }
                         switch result {
                         case .inserted:

@@ -16,7 +16,7 @@ extension TieredStore {
     /// Sets `key` if `condition` holds; returns whether it did.
     @discardableResult
     public func set(_ key: [UInt8], _ value: [UInt8], expiresAt: Int64 = 0, condition: WriteCondition) throws -> Bool {
-        try update(key) { current in
+        try update(key, accepting: nil) { current in
             switch condition {
             case .ifAbsent where current != nil, .ifPresent where current == nil:
                 return (.none, false)
@@ -28,12 +28,15 @@ extension TieredStore {
 
     /// Reads `key`'s current entry, lets `body` decide what to do, and does it, atomically with
     /// respect to every other write of `key` (read-modify-write: INCR, APPEND, SET NX/XX/GET...).
-    public func update<R>(_ key: [UInt8], _ body: (Entry?) throws -> (Mutation, R)) throws -> R {
+    /// A key of another kind than `accepting` throws `StoreError.wrongType` before `body` runs
+    /// (nil: any kind, for commands that replace or only expire a key).
+    public func update<R>(_ key: [UInt8], accepting: ValueKind? = .string, _ body: (Entry?) throws -> (Mutation, R)) throws -> R {
         try key.withUnsafeBytes { k in
             let hash = StableHash.hash(k)
             return try locks.withLock(hash) {
                 let now = currentTimeMilliseconds()
                 let entry = current(k, hash: hash, now: now, promote: false)
+                if let accepting, let entry, entry.kind != accepting { throw StoreError.wrongType }
                 let (mutation, result) = try body(entry)
                 switch mutation {
                 case .none:
@@ -59,20 +62,20 @@ extension TieredStore {
     /// Deletes `key`; returns whether it existed.
     @discardableResult
     public func delete(_ key: [UInt8]) throws -> Bool {
-        try update(key) { current in (current == nil ? .none : .delete, current != nil) }
+        try update(key, accepting: nil) { current in (current == nil ? .none : .delete, current != nil) }
     }
 
     /// Sets `key` to expire at `at` (ms since the epoch; a time not in the future deletes it).
     /// Returns whether the key existed.
     @discardableResult
     public func expire(_ key: [UInt8], at: Int64) throws -> Bool {
-        try update(key) { current in (current == nil ? .none : .expire(at: at), current != nil) }
+        try update(key, accepting: nil) { current in (current == nil ? .none : .expire(at: at), current != nil) }
     }
 
     /// Removes `key`'s expiry; returns whether it had one.
     @discardableResult
     public func persist(_ key: [UInt8]) throws -> Bool {
-        try update(key) { current in
+        try update(key, accepting: nil) { current in
             guard let current, current.expiresAt != 0 else { return (.none, false) }
             return (.expire(at: 0), true)
         }
@@ -141,14 +144,14 @@ extension TieredStore {
         }
         let version = clock.now()
         let (record, compressedIn, compressedOut) = Record.encode(
-            value: value, fullKey: disk.isDerived(key) ? key : nil, expiry: expiresAt, version: version,
+            value: value, fullKey: disk.isDerived(key) ? key : nil, expiry: expiresAt, version: version, kind: kind,
             stamp: UInt32(truncatingIfNeeded: version.milliseconds / 1000),
             compressThreshold: configuration.compressThreshold, compressor: compressor)
         if compressedIn > 0 {
             counters.add(counters.compressionBytesIn, compressedIn)
             counters.add(counters.compressionBytesOut, compressedOut)
         }
-        memory.set(key, hash: hash, value: value, expiry: expiresAt)
+        memory.set(key, hash: hash, value: value, expiry: expiresAt, kind: kind)
         _ = writer.enqueue(disk.storageKey(key), .put(record), keyHash: hash)
     }
 

@@ -162,36 +162,55 @@ public final class TieredStore: Sendable {
 
     // MARK: Reads
 
-    /// The value of `key`, or nil.
+    /// The string value of `key`, or nil (also for a key holding a collection: `entry` reads
+    /// every kind).
     public func get(_ key: [UInt8]) -> [UInt8]? {
-        key.withUnsafeBytes { k in get(k) { [UInt8]($0) } }
+        key.withUnsafeBytes { k in (try? get(k) { [UInt8]($0) }) ?? nil }
     }
+
+    // The string reads below (`get`, `getAfterMemoryMiss`, `getFromMemory`) serve strings only:
+    // a key of another kind throws `StoreError.wrongType` (Redis' WRONGTYPE) without calling `body`.
 
     /// Calls `body` with the value of `key` (from memory, or from disk, which then promotes it).
     /// On a memory hit `body` runs under the shard lock: keep it short (copy the bytes out).
-    public func get<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+    public func get<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) throws(StoreError) -> R? {
         let hash = StableHash.hash(key)
         let now = currentTimeMilliseconds()
         var result: R? = nil
-        switch memory.get(key, hash: hash, now: now, { value, _ in result = body(value) }) {
-        case .hit: return result
+        var kind = ValueKind.string
+        switch memory.get(key, hash: hash, now: now, { value, _, k in
+            kind = k
+            if k == .string { result = body(value) }
+        }) {
+        case .hit:
+            guard kind == .string else { throw .wrongType }
+            return result
         case .expired:
             scheduleExpiredCleanup(key, now: now)
             return nil
         case .miss:
             guard let entry = readThrough(key, hash: hash, now: now, promote: true, count: true) else { return nil }
+            guard entry.kind == .string else { throw .wrongType }
             return entry.value.withUnsafeBytes(body)
         }
     }
 
     /// `get` for a read whose memory miss `getFromMemory` already counted: looks in memory again
     /// (another reader may have promoted the key meanwhile) without counting, then on disk.
-    public func getAfterMemoryMiss<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+    public func getAfterMemoryMiss<R>(_ key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) throws(StoreError) -> R? {
         let hash = StableHash.hash(key)
         let now = currentTimeMilliseconds()
         var result: R? = nil
-        if memory.peek(key, hash: hash, now: now, { value, _ in result = body(value) }) { return result }
+        var kind = ValueKind.string
+        if memory.peek(key, hash: hash, now: now, { value, _, k in
+            kind = k
+            if k == .string { result = body(value) }
+        }) {
+            guard kind == .string else { throw .wrongType }
+            return result
+        }
         guard let entry = readThrough(key, hash: hash, now: now, promote: true, count: true) else { return nil }
+        guard entry.kind == .string else { throw .wrongType }
         return entry.value.withUnsafeBytes(body)
     }
 
@@ -201,8 +220,12 @@ public final class TieredStore: Sendable {
         let hash = StableHash.hash(key)
         let now = currentTimeMilliseconds()
         var result: R? = nil
-        switch memory.get(key, hash: hash, now: now, { value, _ in result = body(value) }) {
-        case .hit: return .hit(result!)
+        var kind = ValueKind.string
+        switch memory.get(key, hash: hash, now: now, { value, _, k in
+            kind = k
+            if k == .string { result = body(value) }
+        }) {
+        case .hit: return kind == .string ? .hit(result!) : .wrongType
         case .expired:
             scheduleExpiredCleanup(key, now: now)
             return .absent
@@ -217,8 +240,12 @@ public final class TieredStore: Sendable {
     ) -> MemoryRead<Void> {
         let hash = StableHash.hash(key)
         let now = currentTimeMilliseconds()
-        switch memory.get(key, hash: hash, now: now, { value, _ in body(&state, value) }) {
-        case .hit: return .hit(())
+        var kind = ValueKind.string
+        switch memory.get(key, hash: hash, now: now, { value, _, k in
+            kind = k
+            if k == .string { body(&state, value) }
+        }) {
+        case .hit: return kind == .string ? .hit(()) : .wrongType
         case .expired:
             scheduleExpiredCleanup(key, now: now)
             return .absent
@@ -233,11 +260,27 @@ public final class TieredStore: Sendable {
         case absent
         /// Not in memory: it may be on disk.
         case miss
+        /// The key holds a collection, not a string.
+        case wrongType
+    }
+
+    /// Makes `key`, of any kind, the most recently used in memory (reading it from disk into
+    /// memory if it is only there); returns whether it exists (TOUCH).
+    public func touch(_ key: UnsafeRawBufferPointer) -> Bool {
+        let hash = StableHash.hash(key)
+        let now = currentTimeMilliseconds()
+        switch memory.get(key, hash: hash, now: now, { _, _, _ in }) {
+        case .hit: return true
+        case .expired:
+            scheduleExpiredCleanup(key, now: now)
+            return false
+        case .miss: return readThrough(key, hash: hash, now: now, promote: true, count: true) != nil
+        }
     }
 
     /// Whether `key` is in the memory tier now (so commands on it will not read the disk).
     public func isInMemory(_ key: UnsafeRawBufferPointer) -> Bool {
-        memory.peek(key, hash: StableHash.hash(key), now: currentTimeMilliseconds(), { _, _ in })
+        memory.peek(key, hash: StableHash.hash(key), now: currentTimeMilliseconds(), { _, _, _ in })
     }
 
     /// The entry (value and expiry) of `key`, or nil. Promotes a disk hit into memory.
@@ -253,7 +296,7 @@ public final class TieredStore: Sendable {
         key.withUnsafeBytes { k in
             let hash = StableHash.hash(k)
             let now = currentTimeMilliseconds()
-            if memory.peek(k, hash: hash, now: now, { _, _ in }) { return true }
+            if memory.peek(k, hash: hash, now: now, { _, _, _ in }) { return true }
             return locks.withLock(hash) { current(k, hash: hash, now: now, promote: false) } != nil
         }
     }
@@ -265,7 +308,7 @@ public final class TieredStore: Sendable {
             let hash = StableHash.hash(k)
             let now = currentTimeMilliseconds()
             var expiry: Int64? = nil
-            if memory.peek(k, hash: hash, now: now, { _, e in expiry = e }) { return expiry }
+            if memory.peek(k, hash: hash, now: now, { _, e, _ in expiry = e }) { return expiry }
             return locks.withLock(hash) { current(k, hash: hash, now: now, promote: false) }?.expiresAt
         }
     }
@@ -280,7 +323,7 @@ public final class TieredStore: Sendable {
     /// miss is counted (lookups made by writes are not reads of the disk tier).
     func current(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64, promote: Bool, count: Bool = false) -> Entry? {
         var found: Entry? = nil
-        if memory.peek(key, hash: hash, now: now, { value, expiry in found = Entry(value: [UInt8](value), expiresAt: expiry) }) {
+        if memory.peek(key, hash: hash, now: now, { value, expiry, kind in found = Entry(value: [UInt8](value), expiresAt: expiry, kind: kind) }) {
             return found
         }
         let storageKey = disk.storageKey(key)
@@ -303,7 +346,7 @@ public final class TieredStore: Sendable {
         }
         if count { counters.add(counters.diskHits) }
         if promote {
-            entry.value.withUnsafeBytes { _ = memory.set(key, hash: hash, value: $0, expiry: entry.expiresAt) }
+            entry.value.withUnsafeBytes { _ = memory.set(key, hash: hash, value: $0, expiry: entry.expiresAt, kind: entry.kind) }
             counters.add(counters.promotions)
         }
         return entry
@@ -320,7 +363,7 @@ public final class TieredStore: Sendable {
                     writer.enqueue(maintenance: .deleteIfExpired(storageKey, now: now))
                     return nil
                 }
-                return Entry(value: try Record.value(bytes, header, compressor: compressor), expiresAt: header.expiry)
+                return Entry(value: try Record.value(bytes, header, compressor: compressor), expiresAt: header.expiry, kind: header.kind)
             } catch {
                 counters.add(counters.crcFailures)
                 logger.warning(

@@ -16,7 +16,7 @@ import Testing
     func get(_ t: inout LRUTable, _ key: [UInt8], now: Int64 = 0) -> [UInt8]? {
         key.withUnsafeBytes { kb in
             var out: [UInt8]? = nil
-            _ = t.get(kb, hash: StableHash.hash(kb), now: now) { v, _ in out = [UInt8](v) }
+            _ = t.get(kb, hash: StableHash.hash(kb), now: now) { v, _, _ in out = [UInt8](v) }
             return out
         }
     }

@@ -211,7 +211,7 @@ import Testing
             let memoryMissesBefore = store.statistics.memoryMisses
             let read = key.withUnsafeBytes { k in store.getFromMemory(k) { $0.count } }
             guard case .miss = read else { Issue.record("key100 was in memory"); return }
-            let found = key.withUnsafeBytes { k in store.getAfterMemoryMiss(k) { $0.count } }
+            let found = try key.withUnsafeBytes { k in try store.getAfterMemoryMiss(k) { $0.count } }
             #expect(found == 1000)
             let after = store.statistics
             #expect(after.memoryMisses == memoryMissesBefore + 1)
@@ -219,7 +219,7 @@ import Testing
             // And a key that is nowhere is one memory miss and one disk miss.
             let absent = bytes("nowhere")
             let misses = (after.memoryMisses, after.diskMisses)
-            #expect(absent.withUnsafeBytes { k in store.get(k) { $0.count } } == nil)
+            #expect(try absent.withUnsafeBytes { k in try store.get(k) { $0.count } } == nil)
             #expect(store.statistics.memoryMisses == misses.0 + 1)
             #expect(store.statistics.diskMisses == misses.1 + 1)
         }
