@@ -60,12 +60,20 @@ extension Commands {
                     if let member = popped.first { out.writeRESPBulk(member) } else { out.writeRESPNull(version) }
                 }
             }
-            let count = try inv.integer(2)
-            guard count >= 0 else { throw CommandError("ERR value is out of range, must be positive") }
+            guard let count = try? inv.integer(2), count >= 0 else {
+                throw CommandError("ERR value is out of range, must be positive")
+            }
             return try inv.collection(write: true) { slot, out, version in
                 var rng = SystemRandomNumberGenerator()
-                let popped = try slot.withSet(create: { nil }) { s in s.popRandom(count: count, using: &rng) } ?? []
-                writeSetReply(&out, popped, version)
+                let popped = try slot.withSet(create: { nil }) { s -> [[UInt8]] in
+                    // Popping everything answers the set in its own order, as Redis does.
+                    guard count < s.count else {
+                        defer { s = SetValue() }
+                        return s.members
+                    }
+                    return s.popRandom(count: count, using: &rng)
+                }
+                writeSetReply(&out, popped ?? [], version)
             }
         },
 
@@ -151,8 +159,10 @@ extension Commands {
                     return
                 }
                 let scanOptions = try options.get()
-                let step = set.scan(cursor: cursor, count: scanOptions.count)
-                writeScanReply(&out, cursor: step.cursor, keys: step.members.filter(scanOptions.keeps))
+                let step = set.encodingName == "hashtable"
+                    ? StableScan.step(set.members, key: { $0 }, cursor: cursor, count: scanOptions.count)
+                    : (cursor: 0, items: set.members)
+                writeScanReply(&out, cursor: step.cursor, keys: step.items.filter(scanOptions.keeps))
             }
         },
     ]
