@@ -141,7 +141,9 @@ extension Commands {
             }
             return try inv.collection(write: false) { slot, out, version in
                 var rng = SystemRandomNumberGenerator()
-                let picks = try slot.hash()?.randomEntries(count: count, using: &rng) ?? []
+                guard let hash = try slot.hash() else { return out.writeRESPArrayHeader(0) }
+                // A count covering the hash answers it in its own order, as Redis does.
+                let picks = count >= hash.count ? hash.entries : hash.randomEntries(count: count, using: &rng)
                 out.writeRESPArrayHeader(withValues && version == .v2 ? picks.count * 2 : picks.count)
                 for pick in picks {
                     if withValues && version == .v3 { out.writeRESPArrayHeader(2) }

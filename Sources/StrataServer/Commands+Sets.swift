@@ -92,7 +92,9 @@ extension Commands {
             let count = try randomCount(inv, at: 2)
             return try inv.collection(write: false) { slot, out, _ in
                 var rng = SystemRandomNumberGenerator()
-                writeBulkArray(&out, try slot.set()?.randomMembers(count: count, using: &rng) ?? [])
+                guard let set = try slot.set() else { return writeBulkArray(&out, []) }
+                // A count covering the set answers it in its own order, as Redis does.
+                writeBulkArray(&out, count >= set.count ? set.members : set.randomMembers(count: count, using: &rng))
             }
         },
 
