@@ -139,6 +139,7 @@ extension Commands {
             if withValues && (count < -Int.max / 2 || count > Int.max / 2) {
                 throw CommandError("ERR value is out of range")
             }
+            try checkRepeats(count)
             return try inv.collection(write: false) { slot, out, version in
                 var rng = SystemRandomNumberGenerator()
                 guard let hash = try slot.hash() else { return out.writeRESPArrayHeader(0) }
@@ -206,8 +207,13 @@ extension Commands {
         guard count != Int.min else {
             throw CommandError("ERR value is out of range, value must between \(-Int.max) and \(Int.max)")
         }
-        guard count >= -maximumRandomRepeats else { throw CommandError("ERR value is out of range") }
         return count
+    }
+
+    /// Refuses a negative random count past `maximumRandomRepeats` (checked after the other
+    /// arguments, so a syntax error still answers first).
+    static func checkRepeats(_ count: Int) throws {
+        guard count >= -maximumRandomRepeats else { throw CommandError("ERR value is out of range") }
     }
 
     /// A SCAN-family cursor as Redis' `parseScanCursorOrReply` reads it (C's `strtoul`): no

@@ -90,6 +90,7 @@ extension Commands {
                 }
             }
             let count = try randomCount(inv, at: 2)
+            try checkRepeats(count)
             return try inv.collection(write: false) { slot, out, _ in
                 var rng = SystemRandomNumberGenerator()
                 guard let set = try slot.set() else { return writeBulkArray(&out, []) }

@@ -178,7 +178,7 @@ SCRIPTS = {
         ["HRANDFIELD", "h", "1", "WITHVALUES", "x"], ["HRANDFIELD", "h", "x", "WITHVALUES"],
         ["HRANDFIELD", "h", MIN], ["HRANDFIELD", "h", MIN, "WITHVALUES"],
         ["HRANDFIELD", "h", "-9223372036854770000", "WITHVALUES"], ["HRANDFIELD", "h", "9223372036854770000", "WITHVALUES"],
-        ["HRANDFIELD", "missing", "-9223372036854770000", "WITHVALUES"],
+        ["HRANDFIELD", "missing", "-9223372036854770000", "WITHVALUES"], ["HRANDFIELD", "h", "-20000000", "FOO"],
         AnyOrder("HRANDFIELD", "h", "3"), ["HRANDFIELD", "h", "100"], ["HRANDFIELD", "h", MAX],
         AnyOrder("HRANDFIELD", "h", "3", "WITHVALUES", pairs=True),
         ["HRANDFIELD", "h", "100", "withvalues"], ["HRANDFIELD", "h", "3", "WITHVALUES"],
@@ -567,3 +567,33 @@ def test_exact_reply_bytes(strata, redis_port, protocol):  # noqa: F811
     ]
     payload = b"".join(resp(*command) for command in commands)
     assert raw_replies(strata.port, payload, protocol) == raw_replies(redis_port, payload, protocol)
+
+
+# ---------------------------------------------------------------------------------------------
+# Values only on the disk tier: the commands read and rewrite them there as in memory.
+
+
+def test_values_on_the_disk_tier(make_node, redis_port):  # noqa: F811
+    from test_commands import raw_client
+    node = make_node("--memory", "1MiB", "--disk", "256MiB", name="small")
+    theirs, ours = raw_client(redis_port), raw_client(node.port)  # RESP2: STRATA.TIER's map is a list
+    theirs.execute_command("FLUSHALL")
+    setup = [["HSET", "{o}h", "a", "1", "b", "2", "c", "x" * 80], ["HSET", "{o}h2", "f", "1.5"],
+             ["SADD", "{o}s", "a", "b", "c"], ["SADD", "{o}n", "1", "2", "3"], ["SADD", "{o}t", "z"],
+             ["EXPIRE", "{o}t", "1000"]]
+    # Filler past the 1 MiB memory budget pushes the keys above out to the disk tier.
+    setup += [["MSET"] + [part for i in range(j, j + 100) for part in (f"filler:{i}", "x" * 1000)]
+              for j in range(0, 3000, 100)]
+    assert_same(theirs, ours, setup)
+    keys = ["{o}h", "{o}h2", "{o}s", "{o}n", "{o}t"]
+    tiers = {key: dict(zip(*[iter(reply(ours, "STRATA.TIER", key))] * 2))[b"tier"] for key in keys}
+    assert all(tier == b"disk" for tier in tiers.values()), f"not all on the disk tier: {tiers}"
+    steps = [
+        ["HGET", "{o}h", "a"], AnyOrder("HGETALL", "{o}h", pairs=True), ["HINCRBYFLOAT", "{o}h2", "f", "1"],
+        AnyOrder("HSCAN", "{o}h", "0", pairs=True), ["SISMEMBER", "{o}s", "b"], ["SMEMBERS", "{o}n"], AnyOrder("SINTER", "{o}s", "{o}s"),
+        ["SADD", "{o}t", "y"], ["TTL", "{o}t"], ["SDIFFSTORE", "{o}d", "{o}n", "{o}s"], ["SMEMBERS", "{o}d"],
+        ["SMOVE", "{o}n", "{o}s", "2"], ["SCARD", "{o}s"], ["HDEL", "{o}h2", "f"], ["EXISTS", "{o}h2"],
+    ]
+    assert_same(theirs, ours, steps)
+    theirs.close()
+    ours.close()
