@@ -8,9 +8,9 @@ extension Commands {
         CommandSpec("sadd", arity: -3, flags: .write, keys: (1, 1, 1)) { inv in
             let (members, limits) = ((2..<inv.arguments.count).map { inv.bytes($0) }, inv.collectionLimits)
             return try inv.collection(write: true) { slot, out, _ in
-                let added = try slot.withSet(create: { SetValue(sizeHint: members.count, firstMember: members[0], limits: limits) }) { s in
-                    members.filter { s.add($0, limits: limits) }.count
-                }
+                // A new set is encoded for all the members to come, as Redis 7.2's setTypeCreate.
+                let create = { SetValue(sizeHint: members.count, firstMember: members[0], limits: limits) }
+                let added = try slot.withSet(create: create) { s in members.filter { s.add($0, limits: limits) }.count }
                 out.writeRESPInteger(added ?? 0)
             }
         },

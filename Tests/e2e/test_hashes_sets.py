@@ -597,3 +597,39 @@ def test_values_on_the_disk_tier(make_node, redis_port):  # noqa: F811
     assert_same(theirs, ours, steps)
     theirs.close()
     ours.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Cluster: every command works through any node; multi-key ones need their keys on one
+# coordinator (hash tags), else CROSSSLOT.
+
+
+def test_commands_in_a_cluster(make_node):
+    from test_cluster import owners, start_cluster
+    from test_commands import raw_client
+    nodes = start_cluster(make_node)
+    first = next(iter(nodes.values()))
+    keys = [f"key:{i}" for i in range(50)]
+    coordinator = {key: owners(first, key)[0] for key in keys}
+    a = keys[0]
+    b = next(key for key in keys if coordinator[key] != coordinator[a])
+    crossslot = "CROSSSLOT Keys in request don't hash to the same slot"
+    for n, node in enumerate(nodes.values()):
+        client = raw_client(node.port)
+        h, s = f"h{n}", f"{{t}}s{n}"
+        assert reply(client, "HSET", h, "f", "1", "g", "2") == 2
+        assert reply(client, "HINCRBY", h, "f", "5") == 6
+        assert sorted(reply(client, "HGETALL", h)) == [b"2", b"6", b"f", b"g"]
+        assert reply(client, "HSCAN", h, "0", "MATCH", "g") == [b"0", [b"g", b"2"]]
+        assert reply(client, "SADD", s, "x", "y", "z") == 3 and reply(client, "SADD", "{t}other", "y") in (0, 1)
+        assert reply(client, "SINTER", s, "{t}other") == [b"y"]
+        assert reply(client, "SINTERCARD", "2", s, "{t}other") == 1
+        assert reply(client, "SUNIONSTORE", "{t}dest", s, "{t}other") == 3
+        assert reply(client, "SMOVE", s, "{t}dest2", "x") == 1 and reply(client, "SCARD", "{t}dest2") >= 1
+        assert reply(client, "SADD", a, "1") in (0, 1) and reply(client, "SADD", b, "1") in (0, 1)
+        assert reply(client, "SINTER", a, b) == crossslot
+        assert reply(client, "SUNIONSTORE", a, b) == crossslot
+        assert reply(client, "SMOVE", a, b, "1") == crossslot
+        assert reply(client, "SINTERCARD", "2", a, b) == crossslot
+        assert reply(client, "SISMEMBER", b, "1") == 1
+        client.close()
