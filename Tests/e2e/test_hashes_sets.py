@@ -297,6 +297,17 @@ SCRIPTS = {
         ["SADD", "{s}n1", "5", "1", "3"], ["SADD", "{s}n2", "3", "4"], ["SUNIONSTORE", "{s}nd", "{s}n1", "{s}n2"],
         ["SMEMBERS", "{s}nd"], ["SINTERSTORE", "{s}nd", "{s}n1", "{s}n2"], ["SMEMBERS", "{s}nd"],
     ],
+    "in_multi_and_scripts": [
+        ["MULTI"], ["HSET", "{k}h", "a", "1", "b", "2"], ["SADD", "{k}s", "3", "1"], ["HGETALL", "{k}h"],
+        ["SMEMBERS", "{k}s"], ["HINCRBYFLOAT", "{k}h", "a", "0.5"], ["SPOP", "{k}s", "0"],
+        ["SUNIONSTORE", "{k}d", "{k}s", "{k}s"], ["EXEC"],
+        ["EVAL", "return redis.call('HGETALL', KEYS[1])", "1", "{k}h"],
+        ["EVAL", "return redis.call('SMEMBERS', KEYS[1])", "1", "{k}s"],
+        ["EVAL", "return redis.call('HINCRBY', KEYS[1], 'b', 40)", "1", "{k}h"],
+        ["EVAL", "return redis.call('SINTER', KEYS[1], KEYS[2])", "2", "{k}s", "{k}d"],
+        ["EVAL", "return redis.pcall('SADD', KEYS[1], 'm')", "1", "{k}h"],
+        ["EVAL", "return redis.call('HRANDFIELD', KEYS[1], -2, 'WITHVALUES')", "1", "{k}missing"],
+    ],
     "sintercard": [
         ["SADD", "{s}1", "a", "b", "c", "d"], ["SADD", "{s}2", "c", "d", "e", "a"], ["SINTERCARD", "2", "{s}1", "{s}2"],
         ["SINTERCARD", "1", "{s}1"], ["SINTERCARD", "2", "{s}1", "{s}2", "LIMIT", "1"],
