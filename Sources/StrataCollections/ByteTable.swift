@@ -16,12 +16,14 @@ struct ByteTable<Value> {
     private(set) var slots: [Slot] = []
     /// The first slot of each bucket's chain, -1 for an empty bucket; a power of two long.
     private var buckets: [Int32] = Array(repeating: -1, count: 8)
-    /// The per-table hash seed.
+    /// The hash seed: one per process (the standard library's `Hasher` is also seeded per
+    /// process), so a table decoded again from the same entries places them the same way and a
+    /// SCAN cursor from one decode stays valid in the next.
     private let seed: UInt64
 
     /// An empty table with room for `capacity` entries before it rehashes.
     init(capacity: Int = 0) {
-        seed = UInt64.random(in: .min ... .max)
+        seed = byteTableSeed
         let size = ByteTable.bucketCount(for: capacity)
         buckets = Array(repeating: -1, count: size)
         slots.reserveCapacity(capacity)
@@ -179,3 +181,6 @@ func reverseBits(_ v: UInt64) -> UInt64 {
     x = ((x >> 4) & 0x0F0F_0F0F_0F0F_0F0F) | ((x & 0x0F0F_0F0F_0F0F_0F0F) << 4)
     return x.byteSwapped
 }
+
+/// The seed every `ByteTable` of this process hashes with.
+private let byteTableSeed = UInt64.random(in: .min ... .max)
