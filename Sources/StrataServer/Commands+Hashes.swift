@@ -164,11 +164,9 @@ extension Commands {
                     return
                 }
                 let scanOptions = try options.get()
-                let step = hash.encodingName == "hashtable"
-                    ? StableScan.step(hash.entries, key: \.field, cursor: cursor, count: scanOptions.count)
-                    : (cursor: 0, items: hash.entries)
+                let step = hash.scan(cursor: cursor, count: scanOptions.count)
                 var items: [[UInt8]] = []
-                for (field, value) in step.items where scanOptions.keeps(field) {
+                for (field, value) in step.entries where scanOptions.keeps(field) {
                     items.append(field)
                     items.append(value)
                 }
@@ -267,48 +265,5 @@ struct CollectionScanOptions: Sendable {
     /// Whether MATCH lets `item` through.
     func keeps(_ item: [UInt8]) -> Bool {
         pattern.map { GlobPattern.matches($0, item) } ?? true
-    }
-}
-
-/// HSCAN's and SSCAN's steps over a hashtable-encoded value: Redis' reverse-binary cursor over a
-/// virtual table of the next power of two buckets, placed by a hash fixed for the process.
-/// `ByteTable.scan` cannot serve here: every command decodes the value afresh into a table with a
-/// new random seed, so its bucket layout (which a cursor points into) changes between calls. This
-/// costs O(n log n) a step, as decoding costs O(n) already; every entry present for the whole scan
-/// is returned at least once, whatever entries come and go between calls.
-enum StableScan {
-    static func step<T>(_ items: [T], key: (T) -> [UInt8], cursor: UInt64, count: Int) -> (cursor: UInt64, items: [T]) {
-        var size: UInt64 = 8
-        while size < UInt64(items.count) { size <<= 1 }
-        let bits = size.trailingZeroBitCount
-        let start = reversed(cursor & (size - 1), bits: bits)
-        var placed: [(position: UInt64, item: T)] = []
-        for item in items {
-            var hasher = Hasher()
-            key(item).withUnsafeBytes { hasher.combine(bytes: $0) }
-            let bucket = UInt64(UInt(bitPattern: hasher.finalize())) & (size - 1)
-            let position = reversed(bucket, bits: bits)
-            if position >= start { placed.append((position, item)) }
-        }
-        placed.sort { $0.position < $1.position }
-        // Whole buckets at a time, until `count` entries are out.
-        var out: [T] = []
-        var i = 0
-        while i < placed.count && out.count < count {
-            let position = placed[i].position
-            while i < placed.count && placed[i].position == position {
-                out.append(placed[i].item)
-                i += 1
-            }
-        }
-        guard i < placed.count else { return (0, out) }
-        return (reversed(placed[i].position, bits: bits), out)
-    }
-
-    /// The low `bits` bits of `value` in reverse order.
-    private static func reversed(_ value: UInt64, bits: Int) -> UInt64 {
-        var result: UInt64 = 0
-        for b in 0..<bits where value & (1 << UInt64(b)) != 0 { result |= 1 << UInt64(bits - 1 - b) }
-        return result
     }
 }

@@ -162,10 +162,8 @@ extension Commands {
                     return
                 }
                 let scanOptions = try options.get()
-                let step = set.encodingName == "hashtable"
-                    ? StableScan.step(set.members, key: { $0 }, cursor: cursor, count: scanOptions.count)
-                    : (cursor: 0, items: set.members)
-                writeScanReply(&out, cursor: step.cursor, keys: step.items.filter(scanOptions.keeps))
+                let step = set.scan(cursor: cursor, count: scanOptions.count)
+                writeScanReply(&out, cursor: step.cursor, keys: step.members.filter(scanOptions.keeps))
             }
         },
     ]
