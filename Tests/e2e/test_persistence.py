@@ -323,7 +323,8 @@ def test_large_values_are_compressed_only_when_it_pays(make_node):
 def test_strata_tier_reply_is_a_flat_resp2_list(node):
     node.client().set("k", "v")
     reply = node.raw(b"*2\r\n$11\r\nSTRATA.TIER\r\n$1\r\nk\r\n", read_timeout=0.5)
-    assert reply.startswith(b"*10\r\n$4\r\ntier\r\n$6\r\nmemory\r\n$11\r\nvalue_bytes\r\n:1\r\n"), reply
+    assert reply.startswith(b"*12\r\n$4\r\ntier\r\n$6\r\nmemory\r\n$4\r\ntype\r\n$6\r\nstring\r\n"
+                            b"$11\r\nvalue_bytes\r\n:1\r\n"), reply
     assert b"$10\r\ncompressed\r\n:0\r\n" in reply, reply
 
 
