@@ -137,6 +137,21 @@ final class BlockedClients: Sendable {
         for waiter in gone { waiter.answer(Reply.error(for: CommandError("ERR connection closed"))) }
     }
 
+    /// CLIENT UNBLOCK: answers the session's waiter as its timeout would, or with Redis'
+    /// UNBLOCKED error. Returns whether the session was blocked.
+    func unblock(session: UInt64, asError: Bool) -> Bool {
+        guard hasWaiters else { return false }
+        let waiting = state.withLock { s in s.waiters.values.filter { $0.session == session } }
+        for waiter in waiting {
+            if asError {
+                waiter.answer(Reply.error(for: CommandError("UNBLOCKED client unblocked via CLIENT UNBLOCK")))
+            } else {
+                waiter.answer(waiter.onTimeout())
+            }
+        }
+        return !waiting.isEmpty
+    }
+
     private func drain() {
         while true {
             let batch = state.withLock { s -> [Waiter] in

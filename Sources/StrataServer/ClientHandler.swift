@@ -37,6 +37,8 @@ final class ClientHandler: ChannelDuplexHandler {
     /// The session's protocol and authentication, read here without its lock; only connection
     /// commands (flag `.admin`) change them, and the cache is refreshed after each.
     @exclusivity(unchecked) private var caller: Caller?
+    /// CLIENT REPLY's mode, cached like `caller`.
+    @exclusivity(unchecked) private var replyMode = ClientSession.ReplyMode.on
 
     /// Replies are written out when this much has collected, even mid-batch.
     private static let flushThreshold = 64 << 10
@@ -77,6 +79,8 @@ final class ClientHandler: ChannelDuplexHandler {
             return
         }
         self.session = session
+        let channel = context.channel
+        session.closer.withLock { $0 = { channel.close(promise: nil) } }
         caller = Caller(session: session, eventLoop: context.eventLoop, origin: .client, version: .v2, authenticated: false)
         refreshCaller()
         context.fireChannelActive()
@@ -237,10 +241,13 @@ final class ClientHandler: ChannelDuplexHandler {
         guard let caller else { return }
         if let spec { publish(spec, command) }
         let mark = out.writerIndex
+        let modeBefore = replyMode
         let execution = executor.execute(command.arguments, spec: spec, caller: caller, into: &out)
         if spec?.flags.contains(.admin) == true { refreshCaller() }
+        let silent = replySilenced(command, spec: spec, modeBefore: modeBefore)
         switch execution.result {
         case .written:
+            if silent { out.moveWriterIndex(to: mark) }
             if machine.hasPendingReplies && out.writerIndex > mark {
                 // Ready now, but an earlier reply is not: wait in line.
                 let reply = out.getSlice(at: mark, length: out.writerIndex - mark)!
@@ -252,7 +259,7 @@ final class ClientHandler: ChannelDuplexHandler {
                 // Replies kept in order; the commands after it carry on.
                 let ticket = machine.replyPending()
                 future.hop(to: context.eventLoop).assumeIsolated().whenSuccess { reply in
-                    self.arrived(ticket, reply.bytes, context: context)
+                    self.arrived(ticket, silent ? ByteBuffer() : reply.bytes, context: context)
                 }
             } else {
                 machine.awaitReply()
@@ -260,7 +267,7 @@ final class ClientHandler: ChannelDuplexHandler {
                 future.hop(to: context.eventLoop).assumeIsolated().whenSuccess { reply in
                     guard self.machine.answered() else { return }
                     var bytes = reply.bytes
-                    self.out.writeBuffer(&bytes)
+                    if !silent { self.out.writeBuffer(&bytes) }
                     self.process(context: context)
                     self.flushReplies(context: context)
                 }
@@ -270,6 +277,21 @@ final class ClientHandler: ChannelDuplexHandler {
             machine.close()
             closeAfterFlush(context: context)
         }
+    }
+
+    /// Whether CLIENT REPLY drops this command's reply: every reply while OFF, the next one after
+    /// SKIP (which then ends); CLIENT REPLY OFF and SKIP themselves answer nothing, ON answers OK.
+    private func replySilenced(_ command: RESPCommand, spec: CommandSpec?, modeBefore: ClientSession.ReplyMode) -> Bool {
+        if spec?.name == "client", command.arguments.count == 3,
+            String(buffer: command.arguments[1]).uppercased() == "REPLY"
+        {
+            return replyMode != .on || modeBefore == .off && String(buffer: command.arguments[2]).uppercased() != "ON"
+        }
+        if modeBefore == .skip {
+            replyMode = .on
+            session?.state.withLock { if $0.replyMode == .skip { $0.replyMode = .on } }
+        }
+        return modeBefore != .on
     }
 
     /// A reply that was to come later is here: write what is ready, in order.
@@ -305,6 +327,7 @@ final class ClientHandler: ChannelDuplexHandler {
         let (version, authenticated, isPeer, inTransaction) = session.state.withLock {
             ($0.protocolVersion, open || $0.authenticated, $0.isPeer, $0.transaction != nil)
         }
+        replyMode = session.state.withLock { $0.replyMode }
         caller.inTransaction = inTransaction
         caller.version = version
         caller.authenticated = authenticated

@@ -26,6 +26,13 @@ final class ClientSession: Sendable {
         /// here, and the nodes its other writes were forwarded to (they know their own counts).
         var acknowledged: EventLoopFuture<Int>?
         var forwardedWritesTo: Set<NodeID> = []
+        /// CLIENT REPLY: whether the next replies are sent.
+        var replyMode = ReplyMode.on
+    }
+
+    /// CLIENT REPLY's modes: every reply, none, or none for the next command only.
+    enum ReplyMode: Sendable {
+        case on, off, skip
     }
 
     /// A MULTI in progress: the queued commands, and whether one was refused when queued (EXEC
@@ -40,6 +47,8 @@ final class ClientSession: Sendable {
     let localAddress: String
     let createdAt = currentTimeMilliseconds()
     let state: Locked<State>
+    /// Closes the connection (CLIENT KILL), set by its handler once the channel is active.
+    let closer = Locked<(@Sendable () -> Void)?>(nil)
 
     init(id: UInt64, address: String, localAddress: String, authenticated: Bool) {
         self.id = id
@@ -49,6 +58,11 @@ final class ClientSession: Sendable {
     }
 
     var protocolVersion: RESPVersion { state.withLock { $0.protocolVersion } }
+
+    /// Closes the connection from any thread; a no-op once closed.
+    func kill() {
+        closer.withLock { $0 }?()
+    }
 
     /// The CLIENT LIST / CLIENT INFO line, with Redis' field names.
     func describe() -> String {

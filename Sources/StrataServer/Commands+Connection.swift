@@ -113,16 +113,76 @@ extension Commands {
                 }
                 inv.ok()
             case "LIST":
-                let sessions = inv.server.clients.withLock { Array($0.values) }.sorted { $0.id < $1.id }
+                // CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id ...]], as Redis 7.
+                var sessions = inv.server.clients.withLock { Array($0.values) }.sorted { $0.id < $1.id }
+                var i = 2
+                while i < inv.arguments.count {
+                    switch inv.upper(i) {
+                    case "TYPE" where i + 1 < inv.arguments.count:
+                        let type = inv.string(i + 1).lowercased()
+                        switch type {
+                        case "normal": sessions = sessions.filter { session in !session.state.withLock { $0.isPeer } }
+                        case "master", "replica", "slave", "pubsub": sessions = []
+                        default: throw CommandError("ERR Unknown client type '\(inv.string(i + 1))'")
+                        }
+                        i += 2
+                    case "ID" where i + 1 < inv.arguments.count:
+                        var ids = Set<UInt64>()
+                        i += 1
+                        while i < inv.arguments.count {
+                            guard let id = UInt64(inv.string(i)), id > 0 else { throw CommandError("ERR Invalid client ID") }
+                            ids.insert(id)
+                            i += 1
+                        }
+                        sessions = sessions.filter { ids.contains($0.id) }
+                    default:
+                        throw CommandError.syntax
+                    }
+                }
                 inv.bulk(sessions.map { $0.describe() + "\n" }.joined())
             case "INFO":
                 inv.bulk(inv.session.describe() + "\n")
-            case "NO-EVICT", "NO-TOUCH", "REPLY":
+            case "NO-EVICT", "NO-TOUCH":
+                // Hints about this connection's own eviction and LRU touches; Strata evicts no
+                // clients, and a read's touch is its promotion, so both are accepted as hints.
+                guard inv.arguments.count == 3 else { throw CommandError.arity("client|\(sub.lowercased())") }
+                guard ["ON", "OFF"].contains(inv.upper(2)) else { throw CommandError.syntax }
                 inv.ok()
+            case "REPLY":
+                guard inv.arguments.count == 3 else { throw CommandError.arity("client|reply") }
+                let mode: ClientSession.ReplyMode
+                switch inv.upper(2) {
+                case "ON": mode = .on
+                case "OFF": mode = .off
+                case "SKIP": mode = .skip
+                default: throw CommandError.syntax
+                }
+                inv.session.state.withLock { $0.replyMode = mode }
+                // OFF and SKIP answer nothing (the handler drops what is written); ON answers OK.
+                inv.ok()
+            case "KILL":
+                try killClients(&inv)
+            case "UNBLOCK":
+                guard inv.arguments.count == 3 || inv.arguments.count == 4 else { throw CommandError.arity("client|unblock") }
+                let id = try inv.integer(2)
+                var asError = false
+                if inv.arguments.count == 4 {
+                    switch inv.upper(3) {
+                    case "TIMEOUT": asError = false
+                    case "ERROR": asError = true
+                    default: throw CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+                    }
+                }
+                let unblocked = id > 0 && inv.server.blocked.unblock(session: UInt64(id), asError: asError)
+                inv.integer(reply: unblocked ? 1 : 0)
             case "HELP":
                 let lines = [
                     "CLIENT <subcommand> [<arg> ...]. Subcommands are:", "GETNAME", "ID", "INFO", "LIST",
-                    "SETNAME <name>", "SETINFO <LIB-NAME|LIB-VER> <value>", "HELP",
+                    "KILL <ip:port>", "KILL <option> <value> [<option> <value> [...]]",
+                    "    ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, TYPE <normal|master|replica|pubsub>,",
+                    "    USER <username>, SKIPME <yes|no>, MAXAGE <seconds>",
+                    "NO-EVICT <ON|OFF>", "NO-TOUCH <ON|OFF>", "REPLY <ON|OFF|SKIP>",
+                    "SETNAME <name>", "SETINFO <LIB-NAME|LIB-VER> <value>", "UNBLOCK <client-id> [TIMEOUT|ERROR]", "HELP",
                 ]
                 inv.out.writeRESPArrayHeader(lines.count)
                 for line in lines { inv.out.writeRESPSimpleString(line) }
@@ -158,6 +218,69 @@ extension Commands {
             return .done
         },
     ]
+
+    /// CLIENT KILL: the old form (one address: OK, or an error if no client has it) and the
+    /// filter form (ID, ADDR, LADDR, TYPE, USER, SKIPME, MAXAGE: the number closed), as Redis 7.
+    /// The calling client, when it matches, is closed after its reply.
+    static func killClients(_ inv: inout Invocation) throws {
+        let sessions = inv.server.clients.withLock { Array($0.values) }
+        let me = inv.session.id
+        if inv.arguments.count == 3 {
+            let address = inv.string(2)
+            guard let target = sessions.first(where: { $0.address == address }) else {
+                throw CommandError("ERR No such client")
+            }
+            if target.id == me { inv.closeAfterReply = true } else { target.kill() }
+            inv.ok()
+            return
+        }
+        guard inv.arguments.count % 2 == 0 else { throw CommandError.syntax }
+        var matches: [(ClientSession) -> Bool] = []
+        var skipMe = true
+        for i in stride(from: 2, to: inv.arguments.count, by: 2) {
+            let value = inv.string(i + 1)
+            switch inv.upper(i) {
+            case "ID":
+                guard let id = Int(value), id > 0 else { throw CommandError("ERR client-id should be greater than 0") }
+                matches.append { $0.id == UInt64(id) }
+            case "ADDR":
+                matches.append { $0.address == value }
+            case "LADDR":
+                matches.append { $0.localAddress == value }
+            case "TYPE":
+                switch value.lowercased() {
+                case "normal": matches.append { session in !session.state.withLock { $0.isPeer } }
+                case "master", "replica", "slave", "pubsub": matches.append { _ in false }
+                default: throw CommandError("ERR Unknown client type '\(value)'")
+                }
+            case "USER":
+                guard value == "default" else { throw CommandError("ERR No such user '\(value)'") }
+            case "SKIPME":
+                switch value.lowercased() {
+                case "yes": skipMe = true
+                case "no": skipMe = false
+                default: throw CommandError.syntax
+                }
+            case "MAXAGE":
+                guard let seconds = Int64(value) else { throw CommandError.notInteger }
+                let now = currentTimeMilliseconds()
+                matches.append { (now - $0.createdAt) / 1000 >= seconds }
+            default:
+                throw CommandError.syntax
+            }
+        }
+        var killed = 0
+        for session in sessions where matches.allSatisfy({ $0(session) }) {
+            if session.id == me {
+                if skipMe { continue }
+                inv.closeAfterReply = true
+            } else {
+                session.kill()
+            }
+            killed += 1
+        }
+        inv.integer(reply: killed)
+    }
 
     /// AUTH's rules: with no password configured, the default user takes any password (as in
     /// Redis), but the one-argument form is an error; anyone but `default` is refused.

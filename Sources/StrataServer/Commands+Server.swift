@@ -55,9 +55,36 @@ extension Commands {
             case "LIST":
                 inv.out.writeRESPArrayHeader(table.count)
                 for name in table.keys.sorted() { inv.bulk(name) }
+            case "GETKEYS":
+                guard inv.arguments.count >= 4 else { throw CommandError.arity("command|getkeys") }
+                let command = Array(inv.arguments.dropFirst(2))
+                guard let spec = inv.server.commands.lookup(command[0]) else {
+                    throw CommandError("ERR Invalid command specified")
+                }
+                guard spec.arityMatches(command.count) else {
+                    throw CommandError("ERR Invalid number of arguments specified for command")
+                }
+                // Scripts and functions route by their own numkeys, not by key positions.
+                let scripted = ["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"].contains(spec.name)
+                guard spec.firstKey > 0 || spec.keyFinder != nil || scripted else {
+                    throw CommandError("ERR The command has no key arguments")
+                }
+                let keys = scripted ? CommandSpec.numkeys(at: 2)(command) : spec.keys(in: command)
+                inv.out.writeRESPArrayHeader(keys.count)
+                for key in keys { inv.out.writeRESPBulk(Array(key.readableBytesView)) }
             default:
                 throw CommandError("ERR unknown subcommand '\(inv.string(1))'. Try COMMAND HELP.")
             }
+            return .done
+        },
+
+        CommandSpec("role", arity: 1, flags: .admin) { inv in
+            // Every Strata node is a primary for the keys it coordinates: Redis' master form,
+            // offset 0 and no replicas (replication runs over the ring, not Redis' protocol).
+            inv.out.writeRESPArrayHeader(3)
+            inv.bulk("master")
+            inv.integer(reply: 0)
+            inv.out.writeRESPArrayHeader(0)
             return .done
         },
 
