@@ -137,6 +137,12 @@ final class BlockedClients: Sendable {
         for waiter in gone { waiter.answer(Reply.error(for: CommandError("ERR connection closed"))) }
     }
 
+    /// Whether the session waits in a blocking pop now.
+    func isBlocked(session: UInt64) -> Bool {
+        guard hasWaiters else { return false }
+        return state.withLock { s in s.waiters.values.contains { $0.session == session } }
+    }
+
     /// CLIENT UNBLOCK: answers the session's waiter as its timeout would, or with Redis'
     /// UNBLOCKED error. Returns whether the session was blocked.
     func unblock(session: UInt64, asError: Bool) -> Bool {

@@ -87,6 +87,7 @@ extension Commands {
             }
         }
         for change in changes { change(inv.server) }
+        if inv.server.settings.clientIdleTimeoutSeconds > 0 { inv.server.startIdleSweep(on: inv.eventLoop) }
     }
 
     static let configHelp = [
@@ -168,7 +169,15 @@ struct ConfigParameter: Sendable {
             return fsync == .never ? "no" : fsync.rawValue
         },
         ConfigParameter("dir") { $0.configuration.dataDirectory },
-        ConfigParameter("timeout") { _ in "0" },
+        ConfigParameter("timeout", get: { String($0.settings.clientIdleTimeoutSeconds) }) { text in
+            guard let seconds = Invocation.parseInteger(text.utf8) else {
+                throw Invalid(text: "argument couldn't be parsed into an integer")
+            }
+            guard seconds >= 0, seconds <= Int(Int32.max) else {
+                throw Invalid(text: "argument must be between 0 and 2147483647 inclusive")
+            }
+            return { server in server.settings.clientIdleTimeoutSeconds = seconds }
+        },
         ConfigParameter("requirepass") { $0.configuration.requirePass ?? "" },
         ConfigParameter("io-threads") { String($0.configuration.ioThreads) },
         ConfigParameter("cluster-enabled") { _ in "no" },

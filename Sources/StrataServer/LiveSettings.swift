@@ -11,6 +11,8 @@ final class LiveSettings: Sendable {
     /// How long a script may run before other clients get BUSY (`busy-reply-threshold`, alias
     /// `lua-time-limit`), in milliseconds; the scripting engine reads it.
     private let busyReplyThreshold = Atomic<Int>(5000)
+    /// Seconds a normal client may stay idle before it is closed (`timeout`; 0: never).
+    private let idleTimeout = Atomic<Int>(0)
     /// The largest bulk string a new connection's parser accepts (`proto-max-bulk-len`).
     private let protoMaxBulk: Atomic<Int>
     /// Index into `logLevels` (`loglevel`).
@@ -39,6 +41,11 @@ final class LiveSettings: Sendable {
     var collectionLimits: CollectionLimits {
         get { limits.withLock { $0 } }
         set { limits.withLock { $0 = newValue } }
+    }
+
+    var clientIdleTimeoutSeconds: Int {
+        get { idleTimeout.load(ordering: .relaxed) }
+        set { idleTimeout.store(newValue, ordering: .relaxed) }
     }
 
     var busyReplyThresholdMilliseconds: Int {

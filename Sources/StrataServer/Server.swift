@@ -35,6 +35,8 @@ public final class Server: Sendable {
     let settings: LiveSettings
 
     let clients = Locked<[UInt64: ClientSession]>([:])
+    /// Closes idle clients once `timeout` is set (started by the first CONFIG SET of it).
+    private let idleSweep = Locked<RepeatedTask?>(nil)
     let nextClientID = Atomic<UInt64>(1)
     /// Connections, commands and bytes since the node started.
     let counters = ServerCounters()
@@ -77,6 +79,25 @@ public final class Server: Sendable {
 
     /// Where every command runs.
     var executor: CommandExecutor { CommandExecutor(server: self) }
+
+    /// Starts, once, the sweep that closes normal clients idle past `timeout`, as Redis'
+    /// clientsCron does: not peers and not clients blocked in a pop (their own timeout rules).
+    func startIdleSweep(on eventLoop: any EventLoop) {
+        idleSweep.withLock { task in
+            guard task == nil else { return }
+            task = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [self] _ in
+                let timeout = settings.clientIdleTimeoutSeconds
+                guard timeout > 0 else { return }
+                let now = currentTimeMilliseconds()
+                // Activity is published at most a second late (ClientHandler.publish): allow for it.
+                let limit = Int64(timeout) * 1000 + 1000
+                for session in clients.withLock({ Array($0.values) }) {
+                    let (idle, isPeer) = session.state.withLock { (now - $0.lastActivity, $0.isPeer) }
+                    if idle > limit && !isPeer && !blocked.isBlocked(session: session.id) { session.kill() }
+                }
+            }
+        }
+    }
 
     var connectedClients: Int { clients.withLock { $0.count } }
 

@@ -195,3 +195,36 @@ def test_client_unblock_answers_a_blocked_pop_at_once(strata, reason):
     # Not blocked any more: nothing to unblock, and the connection still works.
     assert admin.execute_command("CLIENT", "UNBLOCK", blocked_id) == 0
     assert blocked.ping()
+
+
+def test_config_set_timeout_closes_idle_clients_only(strata):
+    admin = redis.Redis(port=strata.port)
+    assert admin.config_get("timeout") == {"timeout": "0"}
+    with pytest.raises(redis.ResponseError, match="argument couldn't be parsed into an integer"):
+        admin.config_set("timeout", "soon")
+    with pytest.raises(redis.ResponseError, match="must be between 0 and 2147483647"):
+        admin.config_set("timeout", "-1")
+    idle, _ = raw_connection(strata.port)
+    busy, _ = raw_connection(strata.port)
+    try:
+        assert admin.config_set("timeout", "1")
+        assert admin.config_get("timeout") == {"timeout": "1"}
+        idle.settimeout(0.2)
+        closed = False
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and not closed:
+            busy.sendall(b"*1\r\n$4\r\nPING\r\n")
+            assert busy.recv(100) == b"+PONG\r\n"
+            try:
+                closed = idle.recv(100) == b""
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed = True
+        assert closed, "an idle client outlived timeout 1 by 8 s"
+        busy.sendall(b"*1\r\n$4\r\nPING\r\n")
+        assert busy.recv(100) == b"+PONG\r\n"
+    finally:
+        redis.Redis(port=strata.port).config_set("timeout", "0")
+        idle.close()
+        busy.close()
