@@ -44,10 +44,14 @@ let package = Package(
         .systemLibrary(
             name: "CLua",
             pkgConfig: "lua5.1",
-            providers: [.apt(["liblua5.1-0-dev"])]
+            providers: [.apt(["liblua5.1-0-dev", "lua-cjson-dev", "lua-bitop-dev"])]
         ),
         // Redis' scripting glue in C: everything that can raise a Lua error stays on this side.
-        .target(name: "CStrataLua", dependencies: ["CLua"]),
+        .target(
+            name: "CStrataLua", dependencies: ["CLua"],
+            // Redis' scripts may use cjson and bit: Debian's lua-cjson-dev and lua-bitop-dev.
+            linkerSettings: [.linkedLibrary("lua5.1-cjson"), .linkedLibrary("lua5.1-bitop")]
+        ),
         .target(
             name: "StrataScript",
             dependencies: ["CStrataLua", "CLua"],

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 need_apt=()
-for pkg in liblmdb-dev liblua5.1-0-dev zlib1g-dev redis-tools redis-server prometheus python3-pip; do
+for pkg in liblmdb-dev liblua5.1-0-dev lua-cjson-dev lua-bitop-dev zlib1g-dev redis-tools redis-server prometheus python3-pip; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

@@ -1,6 +1,8 @@
 // The Lua VM as Redis 7 sets it up: libraries, the sandbox (read-only globals), the count hook
 // that stops a killed script, and the protected entry points Swift calls.
 #include "Internal.h"
+#include <lua-bitop.h>
+#include <lua-cjson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -174,6 +176,13 @@ static int setup(lua_State *L) {
     open_library(L, LUA_TABLIBNAME, luaopen_table);
     open_library(L, LUA_STRLIBNAME, luaopen_string);
     open_library(L, LUA_MATHLIBNAME, luaopen_math);
+    // Redis' bundled cjson and bit libraries, as globals (Debian's lua-cjson and lua-bitop).
+    lua_pushcfunction(L, luaopen_cjson);
+    lua_call(L, 0, 1);
+    lua_setglobal(L, "cjson");
+    lua_pushcfunction(L, luaopen_bit);
+    lua_call(L, 0, 1);
+    lua_setglobal(L, "bit");
     static const char *removed[] = {"dofile", "loadfile", "print", NULL};
     for (const char **name = removed; *name; name++) {
         lua_pushnil(L);
@@ -197,7 +206,7 @@ static int setup(lua_State *L) {
     if (engine->functions) sl_register_library_api(L);
 
     // Globals: every library table read-only, the globals table an empty read-only view.
-    static const char *libraries[] = {"string", "math", "table", "os", "coroutine", "redis", NULL};
+    static const char *libraries[] = {"string", "math", "table", "os", "coroutine", "redis", "cjson", "bit", NULL};
     for (const char **name = libraries; *name; name++) {
         lua_getglobal(L, *name);
         make_readonly(L, 0);

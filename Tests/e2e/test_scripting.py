@@ -96,6 +96,18 @@ EVAL_CASES = [
     ["#!lua foo=bar\nreturn 1", 0],
     ["#!js\nreturn 1", 0],
     ["#!lua", 0],
+    # Redis' bundled cjson and bit libraries.
+    ["return cjson.encode({1, 2, 'x', {a=1}})", 0],
+    ["return cjson.decode('[1,2,{\"b\":3}]')[3].b", 0],
+    ["return cjson.encode(cjson.decode('{\"a\":[1,2.5,null,true,\"s\"]}'))", 0],
+    ["return type(cjson.null)", 0],
+    ["return cjson.encode({})", 0],
+    ["return cjson.decode('{bad')", 0],
+    ["cjson.x = 1", 0],
+    ["return {bit.band(5, 3), bit.bor(5, 3), bit.bxor(1, -1), bit.lshift(1, 31), bit.arshift(-8, 1)}", 0],
+    ["return bit.tohex(255)", 0],
+    ["return bit.tobit(2^32 + 7)", 0],
+    ["bit.band = nil", 0],
 ]
 
 
