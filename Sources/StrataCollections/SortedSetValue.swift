@@ -167,9 +167,11 @@ public struct SortedSetValue: Sendable {
         uniqueSkipList()?.insert(member, score)
     }
 
-    /// Inserts an absent member into the listpack at its place in the order.
+    /// Inserts an absent member into the listpack at its place in the order. A zero score is
+    /// kept as +0: Redis' listpack holds scores as text (`d2string`), which drops -0's sign.
     private mutating func insertIntoListpack(_ member: [UInt8], _ score: Double) {
         guard case .listpack(var lp) = storage else { return }
+        let score = score == 0 ? 0 : score
         storage = .listpack(Listpack())
         var offset = 0
         while offset < lp.bytes.count {

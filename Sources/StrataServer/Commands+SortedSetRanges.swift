@@ -166,8 +166,9 @@ extension Commands {
             guard inv.arguments.count <= 3 else { throw CommandError.syntax }
             var count = -1
             if inv.arguments.count == 3 {
-                count = try inv.integer(2)
-                guard count >= 0 else { throw CommandError("ERR value is out of range, must be positive") }
+                // Redis 7.0 gives this one text for a non-integer count too.
+                guard let n = try? inv.integer(2), n >= 0 else { throw CommandError("ERR value is out of range, must be positive") }
+                count = n
             }
             let given = count
             return try inv.collection(write: true) { slot, out, version in
@@ -206,7 +207,8 @@ extension Commands {
 
     /// BZPOPMIN and BZPOPMAX: [key, member, score] from the first non-empty key, waiting for one.
     static func bzpopCommand(_ name: String, max: Bool) -> CommandSpec {
-        CommandSpec(name, arity: -3, flags: [.write, .oneNode], keys: (1, -2, 1)) { inv in
+        // Redis 7.0 refuses BZPOPMIN and BZPOPMAX in scripts (BZMPOP it runs without blocking).
+        CommandSpec(name, arity: -3, flags: [.write, .oneNode, .noScript], keys: (1, -2, 1)) { inv in
             let timeout = try inv.blockingTimeout(at: inv.arguments.count - 1)
             let keys = Array(inv.arguments[1..<(inv.arguments.count - 1)])
             let keyBytes = keys.map { Array($0.readableBytesView) }

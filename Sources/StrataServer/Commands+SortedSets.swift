@@ -117,8 +117,9 @@ extension Commands {
             return try inv.collection(write: false) { slot, out, version in
                 var rng = SystemRandomNumberGenerator()
                 guard let zset = try slot.zset() else { return out.writeRESPArrayHeader(0) }
-                // A count covering the set answers it in order, as Redis does.
-                let picks = count >= zset.count ? zset.entries : zset.randomMembers(count: count, using: &rng)
+                // A count covering the set answers all of it from the highest down, as Redis'
+                // zset iterator walks it.
+                let picks = count >= zset.count ? zset.entries.reversed() : zset.randomMembers(count: count, using: &rng)
                 writeScoredMembers(&out, picks, withScores: withScores, version)
             }
         },
@@ -132,10 +133,11 @@ extension Commands {
                 let scanOptions = try options.get()
                 let step = zset.scan(cursor: cursor, count: scanOptions.count)
                 var items: [[UInt8]] = []
+                let listpack = zset.encodingName == "listpack"
                 for pair in step.members where scanOptions.keeps(pair.member) {
                     items.append(pair.member)
                     // Scores travel as strings here in both protocols, as in Redis.
-                    items.append(ByteBuffer.redisDoubleText(pair.score))
+                    items.append(scanScoreText(pair.score, listpack: listpack))
                 }
                 writeScanReply(&out, cursor: step.cursor, keys: items)
             }
@@ -166,6 +168,18 @@ extension Commands {
             guard options.incr else { return out.writeRESPInteger(changed ? (result?.added ?? 0) + (result?.updated ?? 0) : result?.added ?? 0) }
             if let score = result?.score { out.writeRESPDouble(score, version) } else { out.writeRESPNull(version) }
         }
+    }
+
+    /// A score as ZSCAN shows it in Redis 7.0: the text its encoding keeps. A listpack holds
+    /// `d2string`'s form (an integral score within ±2^62 as an integer), a skiplist prints
+    /// `%.17Lg`; zero is "0" in both.
+    static func scanScoreText(_ score: Double, listpack: Bool) -> [UInt8] {
+        if score == 0 { return [UInt8(ascii: "0")] }
+        let bound = Double(Int64.max / 2)
+        if listpack && score >= -bound && score <= bound && score == score.rounded(.towardZero) {
+            return Array(String(Int64(score)).utf8)
+        }
+        return ByteBuffer.redisDoubleText(score)
     }
 
     /// ZRANK and ZREVRANK, with Redis 7.2's WITHSCORE (a [rank, score] reply).

@@ -156,6 +156,20 @@ import Testing
         #expect(zset.score(of: b("a")) == .infinity)
     }
 
+    /// A listpack keeps -0 as +0 (Redis stores listpack scores as text, which drops the sign);
+    /// a skip list keeps the double as given.
+    @Test func negativeZeroLosesItsSignOnlyInAListpack() throws {
+        var small = SortedSetValue()
+        try small.add(b("a"), score: -0.0, limits: CollectionLimits())
+        #expect(small.score(of: b("a"))?.sign == .plus)
+        try small.add(b("a"), score: -1, limits: CollectionLimits())
+        try small.add(b("a"), score: -0.0, limits: CollectionLimits())
+        #expect(small.score(of: b("a"))?.sign == .plus)
+        var big = SortedSetValue(sizeHint: 1000, longestMember: 1, limits: CollectionLimits())
+        try big.add(b("a"), score: -0.0, limits: CollectionLimits())
+        #expect(big.encodingName == "skiplist" && big.score(of: b("a"))?.sign == .minus)
+    }
+
     @Test func convertsAtThresholdsAndNeverBack() throws {
         var limits = CollectionLimits()
         limits.zsetMaxListpackEntries = 3
