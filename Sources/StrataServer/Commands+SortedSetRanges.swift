@@ -2,6 +2,16 @@ import NIOCore
 import RESP
 import StrataCollections
 import StrataStore
+import Synchronization
+
+/// Whether a blocking pop is on its first try: only then does a key of another type answer
+/// WRONGTYPE; later tries skip it, as Redis 7.0 serves a blocked client only from sorted sets.
+final class FirstAttempt: Sendable {
+    private let tried = Atomic<Bool>(false)
+
+    /// True the first time only.
+    func take() -> Bool { !tried.exchange(true, ordering: .relaxed) }
+}
 
 /// A parsed ZRANGE-family request: which interval, in which direction, and the LIMIT window.
 struct ZRangeRequest: Sendable {
@@ -187,14 +197,17 @@ extension Commands {
 
     /// The first of `keys` holding members, as Redis' blocking and multi-key pops look: a missing
     /// key is skipped, another type is WRONGTYPE (written as the reply, so a blocked client gets
-    /// it too); pops up to `count` and writes the reply with `write`. Returns whether it answered.
+    /// it on its `first` try); pops up to `count` and writes the reply with `write`. Returns
+    /// whether it answered.
     static func popFirst(
-        _ slots: inout CollectionSlots, _ keys: [[UInt8]], count: Int, max: Bool, _ out: inout ByteBuffer,
-        _ write: (inout ByteBuffer, [UInt8], [ScoredMember]) -> Void
+        _ slots: inout CollectionSlots, _ keys: [[UInt8]], count: Int, max: Bool, first: Bool = true,
+        _ out: inout ByteBuffer, _ write: (inout ByteBuffer, [UInt8], [ScoredMember]) -> Void
     ) -> Bool {
         for i in 0..<keys.count {
             guard slots[i].value != nil else { continue }
             guard case .zset = slots[i].value else {
+                // A later try of a blocked client passes over a key that changed type.
+                guard first else { continue }
                 out.writeRESPError(CommandError.wrongType.message)
                 return true
             }
@@ -211,10 +224,10 @@ extension Commands {
         CommandSpec(name, arity: -3, flags: [.write, .oneNode, .noScript], keys: (1, -2, 1)) { inv in
             let timeout = try inv.blockingTimeout(at: inv.arguments.count - 1)
             let keys = Array(inv.arguments[1..<(inv.arguments.count - 1)])
-            let keyBytes = keys.map { Array($0.readableBytesView) }
+            let (keyBytes, firstTry) = (keys.map { Array($0.readableBytesView) }, FirstAttempt())
             return try inv.block(keys: keys, timeout: timeout, onTimeout: { out, version in out.writeRESPNullArray(version) }) {
                 slots, out, version in
-                popFirst(&slots, keyBytes, count: 1, max: max, &out) { out, key, popped in
+                popFirst(&slots, keyBytes, count: 1, max: max, first: firstTry.take(), &out) { out, key, popped in
                     out.writeRESPArrayHeader(1 + 2 * popped.count)
                     out.writeRESPBulk(key)
                     for p in popped {
@@ -250,9 +263,9 @@ extension Commands {
                 j += 2
             }
             let (take, keys) = (Swift.max(count, 1), Array(inv.arguments[(at + 1)..<whereAt]))
-            let keyBytes = keys.map { Array($0.readableBytesView) }
+            let (keyBytes, firstTry) = (keys.map { Array($0.readableBytesView) }, FirstAttempt())
             let attempt: @Sendable (inout CollectionSlots, inout ByteBuffer, RESPVersion) throws -> Bool = { slots, out, version in
-                popFirst(&slots, keyBytes, count: take, max: max, &out) { out, key, popped in
+                popFirst(&slots, keyBytes, count: take, max: max, first: firstTry.take(), &out) { out, key, popped in
                     out.writeRESPArrayHeader(2)
                     out.writeRESPBulk(key)
                     writeScoredPairs(&out, popped, version)

@@ -275,6 +275,8 @@ SCRIPTS = {
         ["EVAL", "return redis.call('BZPOPMIN', KEYS[1], 0)", "1", "{k}z"],
         ["EVAL", "return redis.call('BZPOPMIN', KEYS[1], 0)", "1", "{k}none"],
         ["EVAL", "return redis.call('ZMPOP', 1, KEYS[1], 'MAX', 'COUNT', 2)", "1", "{k}z"],
+        ["EVAL", "return redis.call('BZMPOP', 0, 1, KEYS[1], 'MIN')", "1", "{k}none"],
+        ["ZADD", "{k}z", "4", "d"], ["EVAL", "return redis.call('BZMPOP', 0, 1, KEYS[1], 'MIN')", "1", "{k}z"],
         ["EVAL", "return redis.pcall('ZADD', KEYS[1], 'x', 'a')", "1", "{k}z"],
         ["EVAL", "return redis.call('ZUNIONSTORE', KEYS[2], 1, KEYS[1])", "2", "{k}z", "{k}d"],
         ["EVAL", "redis.setresp(3); return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')", "1", "{k}d"],
@@ -511,6 +513,97 @@ def test_blocked_pop_is_served_by_a_write(pair, command):
         waiter.close()
         reply(client, "FLUSHALL")
     assert outcome["strata"] == outcome["redis"]
+
+
+def test_a_blocked_pop_passes_over_a_key_that_changed_type(pair):
+    """As Redis 7.0: WRONGTYPE answers at once, but a client already blocked is not answered
+    when its key becomes another type; it is served once the key is a sorted set again."""
+    from test_commands import raw_client
+    theirs, ours = pair
+    outcome = {}
+    for name, client in (("redis", theirs), ("strata", ours)):
+        kwargs = client.connection_pool.connection_kwargs
+        waiter = raw_client(kwargs["port"], kwargs.get("protocol", 2))
+        thread, result = blocked_call(waiter, "BZMPOP", "5", "2", "{t}a", "{t}b", "MAX")
+        time.sleep(0.2)
+        reply(client, "SET", "{t}a", "string now")
+        time.sleep(0.2)
+        still_blocked = thread.is_alive()
+        reply(client, "ZADD", "{t}b", "1", "x")
+        thread.join(5)
+        outcome[name] = (still_blocked, result, reply(client, "BZPOPMIN", "{t}a", "{t}b", "0"))
+        waiter.close()
+        reply(client, "FLUSHALL")
+    assert outcome["strata"] == outcome["redis"]
+    assert outcome["strata"][0] is True
+
+
+def test_zrank_withscore_as_redis_7_2(strata):
+    """7.2's WITHSCORE (7.0 has none, so this is not compared): [rank, score], a null array for
+    a missing member or key, its syntax and arity errors."""
+    from test_commands import raw_client
+    for protocol in (2, 3):
+        client = raw_client(strata.port, protocol)
+        client.execute_command("FLUSHALL")
+        reply(client, "ZADD", "z", "1", "a", "2.5", "b")
+        score = 2.5 if protocol == 3 else b"2.5"
+        assert reply(client, "ZRANK", "z", "b", "withscore") == [1, score]
+        assert reply(client, "ZREVRANK", "z", "b", "WITHSCORE") == [0, score]
+        assert reply(client, "ZRANK", "z", "nope", "WITHSCORE") is None
+        assert reply(client, "ZRANK", "missing", "a", "WITHSCORE") is None
+        assert reply(client, "ZRANK", "z", "a", "FOO") == "ERR syntax error"
+        assert reply(client, "ZRANK", "z", "a", "WITHSCORE", "x") == "ERR wrong number of arguments for 'zrank' command"
+        client.close()
+    with socket.create_connection(("127.0.0.1", strata.port), timeout=10) as sock:
+        payload = resp("ZRANK", "z", "nope", "WITHSCORE") + resp("ZRANK", "z", "nope") + resp("PING")
+        assert exchange(sock, payload, until=b"+PONG\r\n") == b"*-1\r\n$-1\r\n+PONG\r\n"
+
+
+def test_commands_in_a_cluster(make_node):
+    """Every command works through any node; multi-key ones need their keys on one coordinator
+    (hash tags), else CROSSSLOT; a blocking pop sent to another node is served by a write
+    through a third."""
+    from test_cluster import owners, start_cluster
+    from test_commands import raw_client
+    nodes = start_cluster(make_node)
+    first = next(iter(nodes.values()))
+    keys = [f"key:{i}" for i in range(50)]
+    coordinator = {key: owners(first, key)[0] for key in keys}
+    a = keys[0]
+    b = next(key for key in keys if coordinator[key] != coordinator[a])
+    crossslot = "CROSSSLOT Keys in request don't hash to the same slot"
+    for n, node in enumerate(nodes.values()):
+        client = raw_client(node.port)
+        z = f"{{t}}z{n}"
+        assert reply(client, "ZADD", z, "1", "x", "2", "y", "3", "z") == 3
+        assert reply(client, "ZINCRBY", z, "0.5", "x") == b"1.5"
+        assert reply(client, "ZRANGE", z, "0", "-1", "WITHSCORES") == [b"x", b"1.5", b"y", b"2", b"z", b"3"]
+        assert reply(client, "ZADD", "{t}other", "5", "y") in (0, 1)
+        assert reply(client, "ZINTER", "2", z, "{t}other", "WITHSCORES") == [b"y", b"7"]
+        assert reply(client, "ZINTERCARD", "2", z, "{t}other") == 1
+        assert reply(client, "ZUNIONSTORE", "{t}dest", "2", z, "{t}other") == 3
+        assert reply(client, "ZRANGESTORE", "{t}dest2", z, "0", "0") == 1
+        assert reply(client, "ZMPOP", "2", "{t}none", z, "MAX") == [z.encode(), [[b"z", b"3"]]]
+        assert reply(client, "BZMPOP", "0", "1", z, "MIN") == [z.encode(), [[b"x", b"1.5"]]]
+        assert reply(client, "BZPOPMIN", z, "0") == [z.encode(), b"y", b"2"]
+        assert reply(client, "ZADD", a, "1", "m") in (0, 1) and reply(client, "ZADD", b, "1", "m") in (0, 1)
+        assert reply(client, "ZUNION", "2", a, b) == crossslot
+        assert reply(client, "ZUNIONSTORE", a, "1", b) == crossslot
+        assert reply(client, "ZRANGESTORE", a, b, "0", "-1") == crossslot
+        assert reply(client, "ZINTERCARD", "2", a, b) == crossslot
+        assert reply(client, "ZMPOP", "2", a, b, "MIN") == crossslot
+        assert reply(client, "BZPOPMIN", a, b, "0") == crossslot
+        assert reply(client, "ZSCORE", b, "m") == b"1"
+        client.close()
+    coordinator_of_q = owners(first, "{q}board")[0]
+    others = [name for name in nodes if name != coordinator_of_q]
+    waiter = raw_client(nodes[others[0]].port)
+    thread, result = blocked_call(waiter, "BZMPOP", "10", "1", "{q}board", "MAX", "COUNT", "2")
+    time.sleep(0.3)
+    assert reply(raw_client(nodes[others[1]].port), "ZADD", "{q}board", "1", "low", "9", "high") == 2
+    thread.join(15)
+    assert result == [[b"{q}board", [[b"high", b"9"], [b"low", b"1"]]]]
+    waiter.close()
 
 
 # ---------------------------------------------------------------------------------------------
