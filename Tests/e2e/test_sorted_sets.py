@@ -186,7 +186,8 @@ SCRIPTS = {
         ["ZADD", "{b}a", "1", "x", "2", "y"], ["ZADD", "{b}b", "5", "p"], ["BZPOPMIN", "{b}none", "{b}a", "0"],
         ["BZPOPMAX", "{b}a", "{b}b", "0"], ["BZPOPMAX", "{b}a", "{b}b", "0.5"],
         ["EXISTS", "{b}a", "{b}b"], ["BZPOPMIN", "{b}a", "0.01"], ["BZPOPMIN", "{b}a", "x"], ["BZPOPMIN", "{b}a", "-1"],
-        ["BZPOPMIN", "{b}a", "nan"], ["BZPOPMIN", "{b}a"], ["SET", "{b}s", "x"], ["ZADD", "{b}c", "1", "m"],
+        ["BZPOPMIN", "{b}a", "nan"], ["BZPOPMIN", "{b}a", "inf"], ["BZPOPMIN", "{b}a", "1e20"], ["BZPOPMIN", "{b}a", "1e400"],
+        ["BZPOPMIN", "{b}a", " 1"], ["BZPOPMIN", "{b}a", "1x"], ["BZMPOP", "inf", "1", "{b}a", "MIN"], ["BZPOPMIN", "{b}a"], ["SET", "{b}s", "x"], ["ZADD", "{b}c", "1", "m"],
         ["BZPOPMIN", "{b}c", "{b}s", "0"], ["BZPOPMIN", "{b}s", "{b}c", "0"],
     ],
     "algebra": [
