@@ -20,6 +20,7 @@ enum ZAlgebraSource {
         }
     }
 
+    /// How many members the source holds.
     var count: Int {
         switch self {
         case .zset(let z): z.count
@@ -52,8 +53,11 @@ struct ZAlgebraOptions: Sendable {
     enum Operation: Sendable { case union, inter, diff }
     enum Aggregate: Sendable { case sum, min, max }
 
+    /// WEIGHTS, one per source (1 by default).
     var weights: [Double]
+    /// AGGREGATE (SUM by default).
     var aggregate = Aggregate.sum
+    /// WITHSCORES (the plain forms only).
     var withScores = false
     /// ZINTERCARD's LIMIT (0: none).
     var limit = 0

@@ -24,9 +24,13 @@ struct ZRangeRequest: Sendable {
     /// How a command fixes the interval's kind (ZRANGEBYSCORE) or leaves it to BYSCORE and BYLEX.
     enum Kind { case auto, rank, score, lex }
 
+    /// The range asked for.
     var interval: Interval
+    /// REV, or a ZREV* form.
     var reverse: Bool
+    /// WITHSCORES.
     var withScores: Bool
+    /// LIMIT's offset.
     var offset: Int
     /// LIMIT's count; negative: no limit.
     var limit: Int

@@ -12,7 +12,7 @@ extension Commands {
     /// The sorted-set family: members and scores here, ranges and pops in
     /// `Commands+SortedSetRanges.swift`, union, intersection and difference in
     /// `Commands+SortedSetAlgebra.swift`.
-    static var sortedSets: [CommandSpec] { sortedSetBasics + sortedSetRanges + sortedSetAlgebra }
+    static let sortedSets: [CommandSpec] = sortedSetBasics + sortedSetRanges + sortedSetAlgebra
 
     static let sortedSetBasics: [CommandSpec] = [
         CommandSpec("zadd", arity: -4, flags: .write, keys: (1, 1, 1)) { inv in
