@@ -108,7 +108,8 @@ extension Commands {
             let limits = inv.collectionLimits
             return try inv.collections([inv.arguments[1], inv.arguments[2]], write: true) { slots, out, _ in
                 let picked = try slots[1].zset().map(request.select) ?? []
-                slots[0] = CollectionSlot(value: storedZset(picked, limits: limits), expiresAt: 0)
+                // Redis 7.0 picks the encoding by the count alone and converts on a long member.
+                slots[0] = CollectionSlot(value: storedZset(picked, limits: limits, byLength: false), expiresAt: 0)
                 out.writeRESPInteger(picked.count)
             }
         },
@@ -145,11 +146,11 @@ extension Commands {
         }
     }
 
-    /// A sorted set holding `members` (already in order), encoded for their number and length
-    /// as Redis does for a stored result; nil when empty (the key is deleted).
-    static func storedZset(_ members: [ScoredMember], limits: CollectionLimits) -> StoredValue? {
+    /// A sorted set holding `members`, encoded for their number (and, `byLength`, the longest
+    /// member) as Redis does for a stored result; nil when empty (the key is deleted).
+    static func storedZset(_ members: [ScoredMember], limits: CollectionLimits, byLength: Bool = true) -> StoredValue? {
         guard !members.isEmpty else { return nil }
-        let longest = members.reduce(0) { Swift.max($0, $1.member.count) }
+        let longest = byLength ? members.reduce(0) { Swift.max($0, $1.member.count) } : 0
         var zset = SortedSetValue(sizeHint: members.count, longestMember: longest, limits: limits)
         for m in members { _ = try? zset.add(m.member, score: m.score, limits: limits) }
         return .zset(zset)

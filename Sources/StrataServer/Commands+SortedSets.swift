@@ -149,8 +149,9 @@ extension Commands {
     static func zadd(_ inv: inout Invocation, _ pairs: [ScoredMember], _ options: ZAddOptions, changed: Bool) throws -> Outcome {
         let limits = inv.collectionLimits
         return try inv.collection(write: true) { slot, out, version in
-            // XX on a missing key creates nothing; a new set is encoded as Redis' zsetTypeCreate.
-            let create = { options.xx ? nil : SortedSetValue(sizeHint: pairs.count, longestMember: pairs[0].member.count, limits: limits) }
+            // XX on a missing key creates nothing. Redis 7.0 starts a new set as a listpack unless
+            // the first member is too long (converting as it grows), so -0 given then reads as 0.
+            let create = { options.xx ? nil : SortedSetValue(sizeHint: 1, longestMember: pairs[0].member.count, limits: limits) }
             let result = try slot.withZset(create: create) { z -> (added: Int, updated: Int, score: Double?) in
                 var (added, updated, score) = (0, 0, Double?.none)
                 for pair in pairs {
@@ -171,10 +172,9 @@ extension Commands {
     }
 
     /// A score as ZSCAN shows it in Redis 7.0: the text its encoding keeps. A listpack holds
-    /// `d2string`'s form (an integral score within ±2^62 as an integer), a skiplist prints
-    /// `%.17Lg`; zero is "0" in both.
+    /// `d2string`'s form (an integral score within ±2^62 as an integer, so zero is "0"), a
+    /// skiplist prints `%.17Lg` (which keeps -0).
     static func scanScoreText(_ score: Double, listpack: Bool) -> [UInt8] {
-        if score == 0 { return [UInt8(ascii: "0")] }
         let bound = Double(Int64.max / 2)
         if listpack && score >= -bound && score <= bound && score == score.rounded(.towardZero) {
             return Array(String(Int64(score)).utf8)
