@@ -116,7 +116,8 @@ public struct SortedSetValue: Sendable {
                 if newScore.isNaN { throw CollectionCommandError("resulting score is not a number (NaN)") }
             }
             if (options.lt && newScore >= current) || (options.gt && newScore <= current) { return .skipped }
-            guard newScore != current else { return .unchanged(current) }
+            // Redis answers the computed score: 0 + -0 is +0 though the stored -0 stays.
+            guard newScore != current else { return .unchanged(newScore) }
             if let s = uniqueSkipList() {
                 s.updateScore(member, to: newScore)
             } else {

@@ -388,15 +388,17 @@ def random_steps(rng, count):
     return steps
 
 
-@pytest.mark.parametrize("entries", ["128", "4"])
-def test_random_sorted_set_operations(pair, entries):
-    """Random operations compared reply by reply; with `zset-max-listpack-entries` 4 most sets
-    are skiplist-encoded, and the 70-byte members pass `zset-max-listpack-value` either way."""
+@pytest.mark.parametrize("entries, value", [("128", "64"), ("4", "64"), ("2", "3")])
+def test_random_sorted_set_operations(pair, entries, value):
+    """Random operations compared reply by reply, under the default thresholds and small ones
+    (`zset-max-listpack-entries`, `zset-max-listpack-value` set on both servers), so sets are
+    created, converted and scored in both encodings."""
     theirs, ours = pair
     for client in (theirs, ours):
         reply(client, "CONFIG", "SET", "zset-max-listpack-entries", entries)
+        reply(client, "CONFIG", "SET", "zset-max-listpack-value", value)
     try:
-        steps = random_steps(random.Random(int(entries) + 7), 2500)
+        steps = random_steps(random.Random(int(entries) + int(value)), 2500)
         encodings = set()
         for start in range(0, len(steps), 250):
             assert_same(theirs, ours, steps[start:start + 250])
@@ -406,6 +408,7 @@ def test_random_sorted_set_operations(pair, entries):
     finally:
         for client in (theirs, ours):
             reply(client, "CONFIG", "SET", "zset-max-listpack-entries", "128")
+            reply(client, "CONFIG", "SET", "zset-max-listpack-value", "64")
 
 
 def full_zscan(client, key, *options):
