@@ -116,7 +116,8 @@ public struct SortedSetValue: Sendable {
                 if newScore.isNaN { throw CollectionCommandError("resulting score is not a number (NaN)") }
             }
             if (options.lt && newScore >= current) || (options.gt && newScore <= current) { return .skipped }
-            guard newScore != current else { return .unchanged(current) }
+            // Redis answers the computed score: 0 + -0 is +0 though the stored -0 stays.
+            guard newScore != current else { return .unchanged(newScore) }
             if let s = uniqueSkipList() {
                 s.updateScore(member, to: newScore)
             } else {
@@ -167,9 +168,11 @@ public struct SortedSetValue: Sendable {
         uniqueSkipList()?.insert(member, score)
     }
 
-    /// Inserts an absent member into the listpack at its place in the order.
+    /// Inserts an absent member into the listpack at its place in the order. A zero score is
+    /// kept as +0: Redis' listpack holds scores as text (`d2string`), which drops -0's sign.
     private mutating func insertIntoListpack(_ member: [UInt8], _ score: Double) {
         guard case .listpack(var lp) = storage else { return }
+        let score = score == 0 ? 0 : score
         storage = .listpack(Listpack())
         var offset = 0
         while offset < lp.bytes.count {

@@ -262,13 +262,18 @@ extension Invocation {
 }
 
 extension Invocation {
-    /// A blocking command's timeout argument in seconds (0: wait forever), with Redis' errors.
+    /// A blocking command's timeout argument in seconds (0: wait forever), read as Redis 7.0's
+    /// `getTimeoutFromObjectOrReply` does: a long double, whose milliseconds are truncated to a
+    /// 64-bit integer. So a timeout under 1 ms (even a slightly negative one) waits forever, and
+    /// one whose milliseconds pass the integer's range (inf, 1e20) is "negative" there, as the
+    /// cast gives the minimum.
     func blockingTimeout(at i: Int) throws -> Double {
-        guard let seconds = Double(string(i)), seconds.isFinite else {
+        guard let seconds = LongDouble.parse(arguments[i].readableBytesView) else {
             throw CommandError("ERR timeout is not a float or out of range")
         }
-        guard seconds >= 0 else { throw CommandError("ERR timeout is negative") }
-        return seconds
+        let milliseconds = (seconds * 1000).rounded(.towardZero)
+        guard milliseconds >= 0, milliseconds < 9_223_372_036_854_775_808 else { throw CommandError("ERR timeout is negative") }
+        return Double(milliseconds) / 1000
     }
 
     /// A blocking pop (BLPOP, BLMOVE, BZPOPMIN...): `attempt` runs on the keys now and, while it

@@ -61,7 +61,8 @@ extension CommandExecutor {
         else { return nil }
         let argument = name.hasSuffix("mpop") ? arguments[1] : arguments[arguments.count - 1]
         guard let seconds = Double(String(buffer: argument)), seconds.isFinite, seconds >= 0 else { return nil }
-        if seconds == 0 || seconds > 2_592_000 { return .hours(24 * 30) }
+        // Under 1 ms waits forever too (`blockingTimeout` truncates to whole milliseconds, as Redis).
+        if seconds < 0.001 || seconds > 2_592_000 { return .hours(24 * 30) }
         return .milliseconds(Int64(seconds * 1000) + 10_000)
     }
 

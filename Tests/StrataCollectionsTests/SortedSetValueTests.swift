@@ -76,7 +76,7 @@ import Testing
                     if options.nx || (options.lt && newScore >= current) || (options.gt && newScore <= current) {
                         expected = .skipped
                     } else {
-                        expected = newScore == current ? .unchanged(current) : .updated(newScore)
+                        expected = newScore == current ? .unchanged(newScore) : .updated(newScore)
                     }
                 } else {
                     expected = options.xx ? .skipped : .added(score)
@@ -154,6 +154,23 @@ import Testing
             try zset.add(b("a"), score: -.infinity, options: ZAddOptions(incr: true), limits: CollectionLimits())
         }
         #expect(zset.score(of: b("a")) == .infinity)
+    }
+
+    /// A listpack keeps -0 as +0 (Redis stores listpack scores as text, which drops the sign);
+    /// a skip list keeps the double as given.
+    @Test func negativeZeroLosesItsSignOnlyInAListpack() throws {
+        var small = SortedSetValue()
+        try small.add(b("a"), score: -0.0, limits: CollectionLimits())
+        #expect(small.score(of: b("a"))?.sign == .plus)
+        try small.add(b("a"), score: -1, limits: CollectionLimits())
+        try small.add(b("a"), score: -0.0, limits: CollectionLimits())
+        #expect(small.score(of: b("a"))?.sign == .plus)
+        var big = SortedSetValue(sizeHint: 1000, longestMember: 1, limits: CollectionLimits())
+        try big.add(b("a"), score: -0.0, limits: CollectionLimits())
+        #expect(big.encodingName == "skiplist" && big.score(of: b("a"))?.sign == .minus)
+        // INCR by 0 answers the sum (+0, as Redis) and leaves the stored -0 alone.
+        let outcome = try big.add(b("a"), score: 0, options: ZAddOptions(incr: true), limits: CollectionLimits())
+        #expect(outcome.score?.sign == .plus && big.score(of: b("a"))?.sign == .minus)
     }
 
     @Test func convertsAtThresholdsAndNeverBack() throws {
