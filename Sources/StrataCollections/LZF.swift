@@ -1,9 +1,9 @@
 /// LZF, the compression Redis uses for interior quicklist nodes (`list-compress-depth`): literal
 /// runs (a control byte below 32, then up to 32 bytes) and back references (length in the top
 /// 3 bits, extended by a byte when 7; a 13-bit distance), up to 8 KiB back.
-enum LZF {
+public enum LZF {
     /// `input` compressed, or nil when that would not save at least `minimumSaving` bytes.
-    static func compress(_ input: [UInt8], minimumSaving: Int = 8) -> [UInt8]? {
+    public static func compress(_ input: [UInt8], minimumSaving: Int = 8) -> [UInt8]? {
         let n = input.count
         guard n >= 4 else { return nil }
         var out: [UInt8] = []
@@ -58,7 +58,7 @@ enum LZF {
     }
 
     /// The `size` bytes `input` decompresses to; nil when `input` is not valid LZF of that size.
-    static func decompress(_ input: [UInt8], size: Int) -> [UInt8]? {
+    public static func decompress(_ input: [UInt8], size: Int) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(size)
         var i = 0

@@ -106,7 +106,7 @@ struct CommandTable: Sendable {
 /// Namespaces the command definitions (one file per family).
 enum Commands {
     static var all: [CommandSpec] {
-        strings + ranges + bits + keys + rename + object + memory + keyspace + transactions + scripting + wait
+        strings + ranges + bits + keys + rename + dump + object + memory + keyspace + transactions + scripting + wait
             + hashes + lists + sets + sortedSets
             + connection + server + config + cluster
     }
