@@ -247,6 +247,10 @@ final class ClientHandler: ChannelDuplexHandler {
         let silent = replySilenced(command, spec: spec, modeBefore: modeBefore)
         switch execution.result {
         case .written:
+            // Scripts answer errors they return as plain replies: the first byte tells.
+            if out.writerIndex > mark, out.getInteger(at: mark, as: UInt8.self) == UInt8(ascii: "-") {
+                countError(out.readableBytesView.dropFirst(mark - out.readerIndex))
+            }
             if silent { out.moveWriterIndex(to: mark) }
             if machine.hasPendingReplies && out.writerIndex > mark {
                 // Ready now, but an earlier reply is not: wait in line.
@@ -259,6 +263,7 @@ final class ClientHandler: ChannelDuplexHandler {
                 // Replies kept in order; the commands after it carry on.
                 let ticket = machine.replyPending()
                 future.hop(to: context.eventLoop).assumeIsolated().whenSuccess { reply in
+                    self.countError(reply.bytes.readableBytesView)
                     self.arrived(ticket, silent ? ByteBuffer() : reply.bytes, context: context)
                 }
             } else {
@@ -266,6 +271,7 @@ final class ClientHandler: ChannelDuplexHandler {
                 flushReplies(context: context)
                 future.hop(to: context.eventLoop).assumeIsolated().whenSuccess { reply in
                     guard self.machine.answered() else { return }
+                    self.countError(reply.bytes.readableBytesView)
                     var bytes = reply.bytes
                     if !silent { self.out.writeBuffer(&bytes) }
                     self.process(context: context)
@@ -277,6 +283,12 @@ final class ClientHandler: ChannelDuplexHandler {
             machine.close()
             closeAfterFlush(context: context)
         }
+    }
+
+    /// Counts an error reply (`-CODE message\r\n`) for INFO's errorstats.
+    private func countError(_ reply: ByteBufferView) {
+        guard reply.first == UInt8(ascii: "-") else { return }
+        server.counters.countError(reply.dropFirst())
     }
 
     /// Whether CLIENT REPLY drops this command's reply: every reply while OFF, the next one after

@@ -18,8 +18,9 @@ extension Commands {
                 inv.ok()
             case "RESETSTAT":
                 guard inv.arguments.count == 2 else { throw CommandError.arity("config|resetstat") }
-                // The counters stay: /metrics exports them as Prometheus counters, which must
-                // never go down.
+                // INFO counts from a new baseline; /metrics keeps the totals (Prometheus
+                // counters never go down).
+                InfoReport.resetStatistics(inv.server)
                 inv.ok()
             case "REWRITE":
                 guard inv.arguments.count == 2 else { throw CommandError.arity("config|rewrite") }
@@ -133,8 +134,8 @@ struct ConfigParameter: Sendable {
         ConfigParameter("maxmemory", get: { String($0.store.statistics.memoryBudget) }) { text in
             // Redis' 0 means no limit; Strata's memory tier always has a budget.
             guard let bytes = memoryValue(text) else { throw Invalid(text: "argument must be a memory value") }
-            guard bytes > 0 else { throw Invalid(text: "Strata's memory tier needs a budget: 0 (no limit) is not supported") }
-            return { server in server.store.resizeMemory(budget: bytes) }
+            // Redis' 0 (no limit) returns to the budget the node started with (`--memory`).
+            return { server in server.store.resizeMemory(budget: bytes > 0 ? bytes : server.store.configuration.memoryBudget) }
         },
         ConfigParameter("maxmemory-policy", get: { _ in "allkeys-lru" }) { text in
             guard text.lowercased() == "allkeys-lru" else {

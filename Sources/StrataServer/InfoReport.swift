@@ -69,7 +69,8 @@ enum InfoReport {
             case "cluster": fields = [("cluster_enabled", "0")]
             case "keyspace": fields = keyspaceFields(stats, keyspace)
             case "strata": fields = strataFields(server, stats, keyspace)
-            default: fields = []  // modules, commandstats, errorstats, latencystats: none kept
+            case "errorstats": fields = server.counters.errorCounts.map { ("errorstat_\($0.code)", "count=\($0.count)") }
+            default: fields = []  // modules, commandstats, latencystats: none kept
             }
             text += "# \(section == "cpu" ? "CPU" : section.prefix(1).uppercased() + section.dropFirst())\r\n"
             for (name, value) in fields { text += "\(name):\(value)\r\n" }
@@ -153,20 +154,42 @@ enum InfoReport {
     static func statsFields(_ server: Server, _ stats: StoreStatistics, now: Int64) -> [(String, String)] {
         let totals = server.counters.snapshot()
         let rates = server.counters.rates.rates(totals: totals, now: now)
+        let base = server.counters.baseline.withLock { $0 }
+        let store = storeTotals(stats)
         return [
-            ("total_connections_received", String(totals.connectionsReceived)),
-            ("total_commands_processed", String(totals.commandsProcessed)),
+            ("total_connections_received", String(totals.connectionsReceived - base.traffic.connectionsReceived)),
+            ("total_commands_processed", String(totals.commandsProcessed - base.traffic.commandsProcessed)),
             ("instantaneous_ops_per_sec", String(rates.opsPerSecond)),
-            ("total_net_input_bytes", String(totals.bytesIn)), ("total_net_output_bytes", String(totals.bytesOut)),
+            ("total_net_input_bytes", String(totals.bytesIn - base.traffic.bytesIn)),
+            ("total_net_output_bytes", String(totals.bytesOut - base.traffic.bytesOut)),
             ("instantaneous_input_kbps", String(format: "%.2f", rates.inputKbps)),
             ("instantaneous_output_kbps", String(format: "%.2f", rates.outputKbps)),
-            ("rejected_connections", String(totals.connectionsRejected)),
+            ("rejected_connections", String(totals.connectionsRejected - base.traffic.connectionsRejected)),
             ("sync_full", "0"), ("sync_partial_ok", "0"), ("sync_partial_err", "0"),
-            ("expired_keys", String(stats.memoryExpirations + stats.diskExpirations)),
-            ("expired_stale_perc", "0.00"), ("evicted_keys", String(stats.diskEvictions)), ("evicted_clients", "0"),
-            ("keyspace_hits", String(stats.memoryHits + stats.diskHits)), ("keyspace_misses", String(stats.diskMisses)),
+            ("expired_keys", String(store.expired - base.expired)),
+            ("expired_stale_perc", "0.00"), ("evicted_keys", String(store.evicted - base.evicted)), ("evicted_clients", "0"),
+            ("keyspace_hits", String(store.hits - base.hits)), ("keyspace_misses", String(store.misses - base.misses)),
             ("latest_fork_usec", "0"), ("total_forks", "0"),
+            ("total_error_replies", String(server.counters.errorReplies.load(ordering: .relaxed) - base.errorReplies)),
         ]
+    }
+
+    /// The store's totals behind INFO's stats: expired, evicted (dropped from disk), hits, misses.
+    static func storeTotals(_ stats: StoreStatistics) -> (expired: Int, evicted: Int, hits: Int, misses: Int) {
+        (stats.memoryExpirations + stats.diskExpirations, stats.diskEvictions, stats.memoryHits + stats.diskHits, stats.diskMisses)
+    }
+
+    /// CONFIG RESETSTAT: INFO's stats and errorstats count from now.
+    static func resetStatistics(_ server: Server) {
+        let store = storeTotals(server.store.statistics)
+        let traffic = server.counters.snapshot()
+        let errors = server.counters.errorReplies.load(ordering: .relaxed)
+        server.counters.baseline.withLock {
+            $0 = ServerCounters.Baseline(
+                traffic: traffic, errorReplies: errors, expired: store.expired, evicted: store.evicted, hits: store.hits,
+                misses: store.misses)
+        }
+        server.counters.resetErrorCounts()
     }
 
     /// Strata's replication between cluster nodes is not Redis replication: to a client every

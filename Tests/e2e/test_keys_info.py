@@ -4,6 +4,7 @@ Strata-only checks where Strata's answers are its own (memory figures, CONFIG SE
 keys only on disk, a cluster).
 """
 import time
+import urllib.request
 
 import pytest
 import redis
@@ -178,6 +179,11 @@ def test_config_set_maxmemory_shrinks_the_memory_tier(make_node):
     assert client.config_set("maxmemory", "64mb")
     client.mget([f"k:{i}" for i in range(3000)])
     assert strata_info(client)["memory_items"] == 3000
+
+    # Redis' 0 (no limit) returns to the budget the node started with.
+    assert client.config_set("maxmemory", "1mb")
+    assert client.config_set("maxmemory", "0")
+    assert client.config_get("maxmemory") == {"maxmemory": str(64 << 20)}
 
 
 def test_proto_max_bulk_len_applies_to_new_connections(make_node):
@@ -401,3 +407,33 @@ def test_config_set_loglevel_changes_what_the_node_logs(make_node):
     client.eval("redis.log(redis.LOG_WARNING, 'marker-loud')", 0)
     assert logged("marker-loud")
     assert not any("marker-hidden" in line or "marker-quiet" in line for line in node.log_lines)
+
+
+def test_errorstats_and_config_resetstat_follow_redis(node, redis_server):
+    """INFO errorstats counts error replies by their code, scripts' own codes included, and
+    CONFIG RESETSTAT starts INFO's stats and errorstats again, on both servers alike."""
+    for port in (node.port, redis_server[1]):
+        client = redis.Redis(port=port, decode_responses=True)
+        client.set("es:s", "v")
+        client.get("es:s")
+        client.get("es:missing")
+        assert client.config_resetstat()
+        for command in (["GET"], ["INCR", "es:s"], ["NOSUCHCOMMAND"], ["HSET", "es:s", "f", "v"]):
+            with pytest.raises(redis.ResponseError):
+                client.execute_command(*command)
+        with pytest.raises(redis.ResponseError):
+            client.eval("return redis.error_reply('MYCODE oops')", 0)
+        errors = client.info("errorstats")
+        assert errors == {"errorstat_ERR": {"count": 3}, "errorstat_MYCODE": {"count": 1},
+                          "errorstat_WRONGTYPE": {"count": 1}}, (port, errors)
+        stats = client.info("stats")
+        assert stats["total_error_replies"] == 5, port
+        assert stats["keyspace_hits"] == 0 and stats["keyspace_misses"] == 0, (port, stats)
+        assert 5 <= stats["total_commands_processed"] <= 10, (port, stats)
+        assert client.config_resetstat()
+        assert client.info("errorstats") == {}
+        assert client.info("stats")["total_error_replies"] == 0
+    # The Prometheus counters are totals: a reset does not move them back.
+    text = urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/metrics", timeout=5).read().decode()
+    commands = [float(line.split()[-1]) for line in text.splitlines() if line.startswith("strata_commands_total")]
+    assert commands and sum(commands) >= 10, commands
