@@ -182,7 +182,9 @@ struct CommandExecutor: Sendable {
             if replicate && !failed { _ = replicateWrites(spec.keys(in: arguments).map { Array($0.readableBytesView) }, caller: caller) }
             if let metrics {
                 if failed { metrics.errors.increment() }
-                metrics.duration.record(ContinuousClock.now - start)
+                let elapsed = ContinuousClock.now - start
+                metrics.duration.record(elapsed)
+                logIfSlow(elapsed, spec, arguments, caller)
             }
             return Execution(result: .written(isError: failed), closeAfterReply: closeAfterReply)
         case .done:
@@ -190,7 +192,8 @@ struct CommandExecutor: Sendable {
             let reply = Reply(out.getSlice(at: mark, length: out.writerIndex - mark)!)
             out.moveWriterIndex(to: mark)
             let settled = settle(reply, spec: spec, arguments: arguments, replicate: replicate, caller: caller)
-            return Execution(result: .pending(measured(settled, metrics, start, loop)), closeAfterReply: closeAfterReply)
+            return Execution(
+                result: .pending(measured(settled, metrics, start, loop, slow: (spec, arguments, caller))), closeAfterReply: closeAfterReply)
         case .deferred(let future):
             if isWrite {
                 future.whenSuccess { reply in if !reply.isError { self.wakeBlocked(spec, arguments) } }
@@ -201,7 +204,8 @@ struct CommandExecutor: Sendable {
                     reply.isError ? loop.makeSucceededFuture(reply)
                         : self.settle(reply, spec: spec, arguments: arguments, replicate: replicates, caller: caller)
                 } : future
-            return Execution(result: .pending(measured(settled, metrics, start, loop)), closeAfterReply: closeAfterReply)
+            return Execution(
+                result: .pending(measured(settled, metrics, start, loop, slow: (spec, arguments, caller))), closeAfterReply: closeAfterReply)
         }
     }
 
@@ -262,15 +266,38 @@ struct CommandExecutor: Sendable {
     /// `future` with failures turned into error replies, and the command's latency and error
     /// recorded when it completes.
     private func measured(
-        _ future: EventLoopFuture<Reply>, _ metrics: CommandMetrics?, _ start: ContinuousClock.Instant, _ loop: any EventLoop
+        _ future: EventLoopFuture<Reply>, _ metrics: CommandMetrics?, _ start: ContinuousClock.Instant, _ loop: any EventLoop,
+        slow: (spec: CommandSpec, arguments: [ByteBuffer], caller: Caller)? = nil
     ) -> EventLoopFuture<Reply> {
         let replies = future.recover { Reply.error(for: $0) }
         guard let metrics else { return replies }
         return replies.map { reply in
             if reply.isError { metrics.errors.increment() }
-            metrics.duration.record(ContinuousClock.now - start)
+            let elapsed = ContinuousClock.now - start
+            metrics.duration.record(elapsed)
+            if let slow { self.logIfSlow(elapsed, slow.spec, slow.arguments, slow.caller) }
             return reply
         }
+    }
+
+    /// Puts a top-level command that took `elapsed` in SLOWLOG if it was slow enough. AUTH and
+    /// HELLO are never logged (their arguments hold passwords).
+    private func logIfSlow(_ elapsed: Duration, _ spec: CommandSpec, _ arguments: [ByteBuffer], _ caller: Caller) {
+        let (seconds, attoseconds) = elapsed.components
+        let microseconds = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        guard server.slowLog.isSlow(microseconds), !["auth", "hello"].contains(spec.name) else { return }
+        var logged = arguments.map { Array($0.readableBytesView) }
+        // CONFIG SET requirepass: the password is redacted, as Redis does.
+        if spec.name == "config", logged.count >= 4 {
+            for i in stride(from: 2, to: logged.count - 1, by: 2)
+            where String(decoding: logged[i], as: UTF8.self).lowercased() == "requirepass" {
+                logged[i + 1] = Array("(redacted)".utf8)
+            }
+        }
+        let name = caller.session.state.withLock { $0.name }
+        server.slowLog.record(
+            logged, microseconds: microseconds, clientAddress: caller.session.address, clientName: name,
+            now: currentTimeMilliseconds())
     }
 
     /// A future of `reply` that completes once every write so far is synced.

@@ -163,6 +163,20 @@ struct ConfigParameter: Sendable {
             }
             return { server in server.settings.logLevel = level }
         },
+        ConfigParameter("slowlog-log-slower-than", get: { String($0.slowLog.thresholdMicroseconds) }) { text in
+            guard let microseconds = Invocation.parseInteger(text.utf8) else {
+                throw Invalid(text: "argument couldn't be parsed into an integer")
+            }
+            guard microseconds >= -1 else { throw Invalid(text: "argument must be between -1 and 9223372036854775807 inclusive") }
+            return { server in server.slowLog.thresholdMicroseconds = microseconds }
+        },
+        ConfigParameter("slowlog-max-len", get: { String($0.slowLog.maximumLength) }) { text in
+            guard let length = Invocation.parseInteger(text.utf8) else {
+                throw Invalid(text: "argument couldn't be parsed into an integer")
+            }
+            guard length >= 0 else { throw Invalid(text: "argument must be between 0 and 9223372036854775807 inclusive") }
+            return { server in server.slowLog.maximumLength = length }
+        },
         ConfigParameter("save") { _ in "" },
         ConfigParameter("appendonly") { _ in "no" },
         ConfigParameter("appendfsync") { server in

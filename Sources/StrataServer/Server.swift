@@ -35,6 +35,8 @@ public final class Server: Sendable {
     let settings: LiveSettings
 
     let clients = Locked<[UInt64: ClientSession]>([:])
+    /// SLOWLOG's entries and thresholds.
+    let slowLog = SlowLog()
     /// Closes idle clients once `timeout` is set (started by the first CONFIG SET of it).
     private let idleSweep = Locked<RepeatedTask?>(nil)
     let nextClientID = Atomic<UInt64>(1)
