@@ -39,6 +39,10 @@ final class ClientHandler: ChannelDuplexHandler {
     @exclusivity(unchecked) private var caller: Caller?
     /// CLIENT REPLY's mode, cached like `caller`.
     @exclusivity(unchecked) private var replyMode = ClientSession.ReplyMode.on
+    /// The handler's context, for pub/sub messages that arrive between reads.
+    @exclusivity(unchecked) private var context: ChannelHandlerContext?
+    /// Since when a subscriber's unread output has been past the soft limit (nil: it is not).
+    @exclusivity(unchecked) private var overSoftLimitSince: Int64?
 
     /// Replies are written out when this much has collected, even mid-batch.
     private static let flushThreshold = 64 << 10
@@ -81,6 +85,10 @@ final class ClientHandler: ChannelDuplexHandler {
         self.session = session
         let channel = context.channel
         session.closer.withLock { $0 = { channel.close(promise: nil) } }
+        self.context = context
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        session.pusher.withLock { $0 = { message in loop.execute { handler.value.push(message) } } }
         caller = Caller(session: session, eventLoop: context.eventLoop, origin: .client, version: .v2, authenticated: false)
         refreshCaller()
         context.fireChannelActive()
@@ -90,6 +98,8 @@ final class ClientHandler: ChannelDuplexHandler {
         if let session {
             _ = server.clients.withLock { $0.removeValue(forKey: session.id) }
             server.blocked.cancel(session: session.id)
+            server.pubsub.removeAll(session)
+            session.pusher.withLock { $0 = nil }
         }
         machine.close()
         context.fireChannelInactive()
@@ -339,13 +349,47 @@ final class ClientHandler: ChannelDuplexHandler {
         let (version, authenticated, isPeer, inTransaction) = session.state.withLock {
             ($0.protocolVersion, open || $0.authenticated, $0.isPeer, $0.transaction != nil)
         }
-        replyMode = session.state.withLock { $0.replyMode }
+        let (mode, subscribed) = session.state.withLock { ($0.replyMode, $0.isSubscribed) }
+        replyMode = mode
+        caller.subscribed = subscribed
         caller.inTransaction = inTransaction
         caller.version = version
         caller.authenticated = authenticated
         caller.origin = isPeer ? .peer : .client
         machine.isPeer = isPeer
         self.caller = caller
+    }
+
+    // MARK: Pub/sub
+
+    /// A pub/sub message for this client: written after the replies already out, then checked
+    /// against `client-output-buffer-limit pubsub`, so a subscriber that does not read is closed
+    /// before it holds the node's memory.
+    private func push(_ message: ByteBuffer) {
+        guard let context, machine.state != .closed else { return }
+        var bytes = message
+        out.writeBuffer(&bytes)
+        server.metrics.pubsubMessages.increment()
+        flushReplies(context: context)
+        guard let buffered = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes) else { return }
+        let limit = server.pubsubOutputLimit.withLock { $0 }
+        let now = currentTimeMilliseconds()
+        var exceeded = limit.hard > 0 && buffered > limit.hard
+        if limit.soft > 0 && buffered > limit.soft {
+            let since = overSoftLimitSince ?? now
+            overSoftLimitSince = since
+            exceeded = exceeded || now - since >= Int64(limit.softSeconds) * 1000
+        } else {
+            overSoftLimitSince = nil
+        }
+        if exceeded {
+            server.metrics.pubsubDisconnections.increment()
+            server.logger.notice(
+                "closing a subscriber over client-output-buffer-limit pubsub",
+                metadata: ["client": "\(session?.address ?? "?")", "buffered": "\(buffered)"])
+            machine.close()
+            context.close(promise: nil)
+        }
     }
 
     // MARK: Output

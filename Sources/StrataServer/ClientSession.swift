@@ -28,6 +28,13 @@ final class ClientSession: Sendable {
         var forwardedWritesTo: Set<NodeID> = []
         /// CLIENT REPLY: whether the next replies are sent.
         var replyMode = ReplyMode.on
+        /// Pub/sub subscriptions: channels, patterns and shard channels.
+        var channels: Set<[UInt8]> = []
+        var patterns: Set<[UInt8]> = []
+        var shardChannels: Set<[UInt8]> = []
+
+        /// In a RESP2 connection, any subscription restricts the commands it may send.
+        var isSubscribed: Bool { !channels.isEmpty || !patterns.isEmpty || !shardChannels.isEmpty }
     }
 
     /// CLIENT REPLY's modes: every reply, none, or none for the next command only.
@@ -49,6 +56,8 @@ final class ClientSession: Sendable {
     let state: Locked<State>
     /// Closes the connection (CLIENT KILL), set by its handler once the channel is active.
     let closer = Locked<(@Sendable () -> Void)?>(nil)
+    /// Sends a pub/sub message to the client from any thread, in its handler's order.
+    let pusher = Locked<(@Sendable (ByteBuffer) -> Void)?>(nil)
 
     init(id: UInt64, address: String, localAddress: String, authenticated: Bool) {
         self.id = id
@@ -64,14 +73,20 @@ final class ClientSession: Sendable {
         closer.withLock { $0 }?()
     }
 
+    /// Sends `message` to the client (a pub/sub message, already in its protocol).
+    func push(_ message: ByteBuffer) {
+        pusher.withLock { $0 }?(message)
+    }
+
     /// The CLIENT LIST / CLIENT INFO line, with Redis' field names.
     func describe() -> String {
         let now = currentTimeMilliseconds()
         return state.withLock { s in
             let multi = s.transaction.map { String($0.commands.count) } ?? "-1"
-            let flags = s.transaction != nil ? "x" : "N"
+            let flags = s.transaction != nil ? "x" : s.isSubscribed ? "P" : "N"
             return "id=\(id) addr=\(address) laddr=\(localAddress) fd=-1 name=\(s.name) age=\((now - createdAt) / 1000) "
-                + "idle=\((now - s.lastActivity) / 1000) flags=\(flags) db=0 sub=0 psub=0 ssub=0 multi=\(multi) qbuf=0 qbuf-free=0 "
+                + "idle=\((now - s.lastActivity) / 1000) flags=\(flags) db=0 sub=\(s.channels.count) psub=\(s.patterns.count) "
+                + "ssub=\(s.shardChannels.count) multi=\(multi) qbuf=0 qbuf-free=0 "
                 + "argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=\(s.lastCommand) "
                 + "user=default redir=-1 resp=\(s.protocolVersion.rawValue) lib-name=\(s.libraryName) lib-ver=\(s.libraryVersion)"
         }

@@ -26,6 +26,8 @@ struct Caller: Sendable {
     var authenticated: Bool
     /// Between MULTI and EXEC/DISCARD: commands are queued, not run.
     var inTransaction = false
+    /// Subscribed to a channel or pattern: in RESP2 only pub/sub commands, PING, QUIT and RESET.
+    var subscribed = false
 }
 
 /// Where a command runs in a cluster.
@@ -94,6 +96,13 @@ struct CommandExecutor: Sendable {
             abortTransaction(caller)
             metrics?.errors.increment()
             out.writeRESPError("NOAUTH Authentication required.")
+            return Execution(result: .written(isError: true))
+        }
+        if caller.subscribed && caller.version == .v2 && caller.origin == .client && !Self.allowedWhileSubscribed.contains(spec.name) {
+            abortTransaction(caller)
+            metrics?.errors.increment()
+            out.writeRESPError(
+                "ERR Can't execute '\(spec.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
             return Execution(result: .written(isError: true))
         }
         if caller.inTransaction && caller.origin == .client && !Self.runsInsideMulti.contains(spec.name) {
@@ -208,6 +217,11 @@ struct CommandExecutor: Sendable {
                 result: .pending(measured(settled, metrics, start, loop, slow: (spec, arguments, caller))), closeAfterReply: closeAfterReply)
         }
     }
+
+    /// What a RESP2 connection with subscriptions may still send (Redis' list).
+    static let allowedWhileSubscribed: Set<String> = [
+        "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe", "ping", "quit", "reset",
+    ]
 
     /// Commands a client in MULTI runs at once rather than queueing (Redis' list).
     static let runsInsideMulti: Set<String> = ["exec", "discard", "multi", "watch", "quit", "reset"]

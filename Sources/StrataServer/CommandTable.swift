@@ -108,6 +108,6 @@ enum Commands {
     static var all: [CommandSpec] {
         strings + ranges + bits + keys + rename + dump + object + memory + keyspace + transactions + scripting + wait
             + hashes + lists + sets + sortedSets
-            + connection + server + slowlog + config + cluster
+            + pubsub + connection + server + slowlog + config + cluster
     }
 }

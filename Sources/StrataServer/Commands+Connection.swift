@@ -6,7 +6,12 @@ extension Commands {
     static let connection: [CommandSpec] = [
         CommandSpec("ping", arity: -1, flags: .admin) { inv in
             guard inv.arguments.count <= 2 else { throw CommandError.arity("ping") }
-            if inv.arguments.count == 2 {
+            if inv.version == .v2 && inv.session.state.withLock({ $0.isSubscribed }) {
+                // A subscribed RESP2 connection gets PING's answer in the shape of a message.
+                inv.out.writeRESPArrayHeader(2)
+                inv.bulk("pong")
+                if inv.arguments.count == 2 { inv.out.writeRESPBulk(inv.arguments[1]) } else { inv.bulk("") }
+            } else if inv.arguments.count == 2 {
                 inv.out.writeRESPBulk(inv.arguments[1])
             } else {
                 inv.out.writeStaticString("+PONG\r\n")
@@ -213,7 +218,9 @@ extension Commands {
                 state.authenticated = !needsAuth
                 state.transaction = nil
                 state.watched = []
+                state.replyMode = .on
             }
+            inv.server.pubsub.removeAll(inv.session)
             inv.out.writeRESPSimpleString("RESET")
             return .done
         },

@@ -37,6 +37,11 @@ public final class Server: Sendable {
     let clients = Locked<[UInt64: ClientSession]>([:])
     /// SLOWLOG's entries and thresholds.
     let slowLog = SlowLog()
+    /// This node's pub/sub subscribers.
+    let pubsub = PubSub()
+    /// `client-output-buffer-limit pubsub`: a subscriber whose unread output passes `hard`, or
+    /// stays past `soft` for `softSeconds`, is closed.
+    let pubsubOutputLimit = Locked((hard: 32 << 20, soft: 8 << 20, softSeconds: 60))
     /// Closes idle clients once `timeout` is set (started by the first CONFIG SET of it).
     private let idleSweep = Locked<RepeatedTask?>(nil)
     let nextClientID = Atomic<UInt64>(1)

@@ -35,6 +35,12 @@ public final class ServerMetrics: Sendable {
 
     let connectedClients: Prometheus.Gauge
     let blockedClients: Prometheus.Gauge
+    /// Pub/sub: channels and patterns with subscribers, messages delivered, and subscribers
+    /// closed for not reading (`client-output-buffer-limit pubsub`).
+    let pubsubChannels: Prometheus.Gauge
+    let pubsubPatterns: Prometheus.Gauge
+    let pubsubMessages: Prometheus.Counter
+    let pubsubDisconnections: Prometheus.Counter
     let connections: Prometheus.Counter
     let rejectedConnections: Prometheus.Counter
     let bytesIn: Prometheus.Counter
@@ -68,6 +74,16 @@ public final class ServerMetrics: Sendable {
         connectedClients = registry.makeGauge(descriptor: descriptor("strata_connected_clients", "Client connections open now."))
         blockedClients = registry.makeGauge(
             descriptor: descriptor("strata_blocked_clients", "Clients waiting in a blocking pop (BLPOP, BZPOPMIN...) on this node."))
+        pubsubChannels = registry.makeGauge(
+            descriptor: descriptor("strata_pubsub_channels", "Pub/sub channels and shard channels with subscribers on this node."))
+        pubsubPatterns = registry.makeGauge(
+            descriptor: descriptor("strata_pubsub_patterns", "Pub/sub patterns with subscribers on this node."))
+        pubsubMessages = registry.makeCounter(
+            descriptor: descriptor("strata_pubsub_messages_total", "Pub/sub messages delivered to this node's subscribers."))
+        pubsubDisconnections = registry.makeCounter(
+            descriptor: descriptor(
+                "strata_pubsub_output_limit_disconnections_total",
+                "Subscribers closed because their unread output passed client-output-buffer-limit pubsub."))
         connections = registry.makeCounter(descriptor: descriptor("strata_connections_total", "Client connections accepted."))
         rejectedConnections = registry.makeCounter(
             descriptor: descriptor("strata_rejected_connections_total", "Client connections refused because --max-clients was reached."))
@@ -157,6 +173,8 @@ public final class ServerMetrics: Sendable {
         if let server {
             connectedClients.set(Double(server.connectedClients))
             blockedClients.set(Double(server.blocked.waiting))
+            pubsubChannels.set(Double(server.pubsub.channelCount))
+            pubsubPatterns.set(Double(server.pubsub.patternCount))
             let now = server.counters.snapshot()
             exported.withLock { last in
                 connections.increment(by: Int64(now.connectionsReceived - last.connectionsReceived))
