@@ -264,11 +264,14 @@ extension Invocation {
 extension Invocation {
     /// A blocking command's timeout argument in seconds (0: wait forever), with Redis' errors.
     func blockingTimeout(at i: Int) throws -> Double {
-        guard let seconds = Double(string(i)), seconds.isFinite else {
+        guard let seconds = Double(string(i)), !seconds.isNaN else {
             throw CommandError("ERR timeout is not a float or out of range")
         }
-        guard seconds >= 0 else { throw CommandError("ERR timeout is negative") }
-        return seconds
+        // Redis truncates the seconds to whole milliseconds in a 64-bit integer: a timeout past
+        // that range (inf, 1e400) wraps negative, and one under 1 ms truncates to 0 (forever).
+        let milliseconds = seconds * 1000
+        guard milliseconds > -1, milliseconds < 0x1p63 else { throw CommandError("ERR timeout is negative") }
+        return milliseconds < 1 ? 0 : seconds
     }
 
     /// A blocking pop (BLPOP, BLMOVE, BZPOPMIN...): `attempt` runs on the keys now and, while it
@@ -302,14 +305,29 @@ extension Invocation {
         // The common case, data already there: served here. The handler holds the gate already.
         let inMemory = keys.allSatisfy { key in key.withUnsafeReadableBytes { store.isInMemory($0) } }
         if !behind && inMemory {
-            let served = waiter.running.withLock { state -> Bool in
-                guard !state.done else { return false }
-                var scratch = ByteBuffer()
-                guard (try? Invocation.attemptPop(store, keyBytes, version, &scratch, attempt)) == true else { return false }
-                state.done = true
-                state.timer?.cancel()
-                out.writeImmutableBuffer(scratch)
-                return true
+            let served: Bool
+            do {
+                served = try waiter.running.withLock { state throws -> Bool in
+                    guard !state.done else { return false }
+                    var scratch = ByteBuffer()
+                    let popped: Bool
+                    do {
+                        popped = try Invocation.attemptPop(store, keyBytes, version, &scratch, attempt)
+                    } catch {
+                        // An error (WRONGTYPE) is the reply at once, as Redis answers before blocking.
+                        state.done = true
+                        state.timer?.cancel()
+                        throw error
+                    }
+                    guard popped else { return false }
+                    state.done = true
+                    state.timer?.cancel()
+                    out.writeImmutableBuffer(scratch)
+                    return true
+                }
+            } catch {
+                waiter.promise.succeed(Reply(ByteBuffer()))  // unregisters it; the error is the reply
+                throw error
             }
             if served {
                 waiter.promise.succeed(Reply(ByteBuffer()))  // unregisters it; the reply went out above
