@@ -25,17 +25,19 @@ extension Commands {
             }
         },
 
+        // LINDEX and LSET read their index only once they have found the list, as Redis does.
         CommandSpec("lindex", arity: 3, keys: (1, 1, 1)) { inv in
-            let index = try inv.integer(2)
+            let index = Result { try inv.integer(2) }
             return try inv.collection(write: false) { slot, out, version in
-                if let element = try slot.list()?.element(at: index) { out.writeRESPBulk(element) } else { out.writeRESPNull(version) }
+                guard let list = try slot.list() else { return out.writeRESPNull(version) }
+                if let element = list.element(at: try index.get()) { out.writeRESPBulk(element) } else { out.writeRESPNull(version) }
             }
         },
 
         CommandSpec("lset", arity: 4, flags: .write, keys: (1, 1, 1)) { inv in
-            let (index, element, limits) = (try inv.integer(2), inv.bytes(3), inv.collectionLimits)
+            let (index, element, limits) = (Result { try inv.integer(2) }, inv.bytes(3), inv.collectionLimits)
             return try inv.collection(write: true) { slot, out, _ in
-                let done = try slot.withList(create: false) { l in l.set(at: index, to: element, limits: limits) }
+                let done = try slot.withList(create: false) { l in l.set(at: try index.get(), to: element, limits: limits) }
                 guard let done else { throw CommandError("ERR no such key") }
                 guard done else { throw CommandError("ERR index out of range") }
                 out.writeStaticString("+OK\r\n")
@@ -109,7 +111,7 @@ extension Commands {
             }
         },
 
-        // The blocking forms are refused in scripts (Redis 7.0's `noscript`); in MULTI they do not wait.
+        // The blocking forms but BLMPOP are refused in scripts (Redis 7.0's `noscript`); in MULTI they do not wait.
         blockingPopCommand("blpop", front: true),
         blockingPopCommand("brpop", front: false),
 
@@ -122,7 +124,7 @@ extension Commands {
             try blockingMoveCommand(&inv, from: false, to: true, timeoutAt: 3)
         },
 
-        CommandSpec("blmpop", arity: -5, flags: [.write, .oneNode, .noScript], keys: (3, -2, 1), keyFinder: CommandSpec.numkeys(at: 2)) { inv in
+        CommandSpec("blmpop", arity: -5, flags: [.write, .oneNode], keys: (3, -2, 1), keyFinder: CommandSpec.numkeys(at: 2)) { inv in
             let (keys, front, count) = try multiPopArguments(inv, numkeysAt: 2)
             let timeout = try inv.blockingTimeout(at: 1)
             let (names, settings) = (keys.map { Array($0.readableBytesView) }, inv.server.settings)
