@@ -2,6 +2,7 @@ import NIOCore
 import RESP
 import StrataCollections
 import StrataStore
+import Synchronization
 
 extension Commands {
     static let lists: [CommandSpec] = [
@@ -128,11 +129,12 @@ extension Commands {
             let (keys, front, count) = try multiPopArguments(inv, numkeysAt: 2)
             let timeout = try inv.blockingTimeout(at: 1)
             let (names, settings) = (keys.map { Array($0.readableBytesView) }, inv.server.settings)
+            let first = FirstAttempt()
             return try inv.block(keys: keys, timeout: timeout, onTimeout: { out, version in out.writeRESPNullArray(version) }) {
                 slots, out, _ in
-                guard let (i, popped) = try popFirst(&slots, count: count, front: front, limits: settings.collectionLimits) else {
-                    return false
-                }
+                let limits = settings.collectionLimits
+                guard let (i, popped) = try popFirst(&slots, count: count, front: front, limits: limits, skippingOtherTypes: !first.take())
+                else { return false }
                 writeKeyAndElements(&out, names[i], popped)
                 return true
             }
@@ -198,10 +200,11 @@ extension Commands {
     /// Pops up to `count` elements from the first of `slots` holding a list, in key order (keys
     /// that do not exist are skipped; one of another type before it is WRONGTYPE, as Redis
     /// walks them); nil when no key holds a list.
+    /// With `skippingOtherTypes`, a key of another type is passed over like a missing one.
     static func popFirst(
-        _ slots: inout CollectionSlots, count: Int, front: Bool, limits: CollectionLimits
+        _ slots: inout CollectionSlots, count: Int, front: Bool, limits: CollectionLimits, skippingOtherTypes: Bool = false
     ) throws -> (index: Int, elements: [[UInt8]])? {
-        for i in 0..<slots.count where try slots[i].list() != nil {
+        for i in 0..<slots.count where try holdsList(slots[i], skippingOtherTypes) {
             // Through `unique` rather than the subscript, so the list is changed in place, not copied.
             let popped = try slots.unique[slots.position[i]].withList(create: false) { l in
                 pop(&l, count: count, front: front, limits: limits)
@@ -209,6 +212,13 @@ extension Commands {
             return (i, popped ?? [])
         }
         return nil
+    }
+
+    /// Whether `slot` holds a list; a key of another type is WRONGTYPE, or with `skippingOtherTypes`
+    /// just not a list.
+    static func holdsList(_ slot: CollectionSlot, _ skippingOtherTypes: Bool) throws -> Bool {
+        if skippingOtherTypes, let value = slot.value, value.kind != .list { return false }
+        return try slot.list() != nil
     }
 
     /// LMPOP's and BLMPOP's reply: the key and the elements popped from it.
@@ -242,8 +252,11 @@ extension Commands {
     /// Moves one element from the source (slot 0) to the destination (slot 1), which may be the
     /// same list (a rotation); nil, changing nothing, when the source does not exist. The
     /// destination's type is checked only when there is an element to move, as Redis does.
-    static func move(_ slots: inout CollectionSlots, from: Bool, to: Bool, limits: CollectionLimits) throws -> [UInt8]? {
-        guard try slots[0].list() != nil else { return nil }
+    /// With `skippingOtherTypes`, a source of another type is passed over like a missing one.
+    static func move(
+        _ slots: inout CollectionSlots, from: Bool, to: Bool, limits: CollectionLimits, skippingOtherTypes: Bool = false
+    ) throws -> [UInt8]? {
+        guard try holdsList(slots[0], skippingOtherTypes) else { return nil }
         _ = try slots[1].list()
         let (source, destination) = (slots.position[0], slots.position[1])
         guard let popped = try slots.unique[source].withList(create: false, { l in l.pop(front: from, limits: limits) }),
@@ -268,11 +281,12 @@ extension Commands {
             let timeout = try inv.blockingTimeout(at: inv.arguments.count - 1)
             let keys = Array(inv.arguments[1..<(inv.arguments.count - 1)])
             let (names, settings) = (keys.map { Array($0.readableBytesView) }, inv.server.settings)
+            let first = FirstAttempt()
             return try inv.block(keys: keys, timeout: timeout, onTimeout: { out, version in out.writeRESPNullArray(version) }) {
                 slots, out, _ in
-                guard let (i, popped) = try popFirst(&slots, count: 1, front: front, limits: settings.collectionLimits) else {
-                    return false
-                }
+                let limits = settings.collectionLimits
+                guard let (i, popped) = try popFirst(&slots, count: 1, front: front, limits: limits, skippingOtherTypes: !first.take())
+                else { return false }
                 out.writeRESPArrayHeader(2)
                 out.writeRESPBulk(names[i])
                 out.writeRESPBulk(popped[0])
@@ -287,16 +301,27 @@ extension Commands {
     static func blockingMoveCommand(_ inv: inout Invocation, from: Bool, to: Bool, timeoutAt index: Int) throws -> Outcome {
         let timeout = try inv.blockingTimeout(at: index)
         let settings = inv.server.settings
-        let atomic = inv.origin == .atomic
+        let (atomic, first) = (inv.origin == .atomic, FirstAttempt())
         return try inv.block(
             keys: [inv.arguments[1], inv.arguments[2]], timeout: timeout,
             onTimeout: { out, version in if atomic { out.writeRESPNull(version) } else { out.writeRESPNullArray(version) } }
         ) { slots, out, _ in
-            guard let element = try move(&slots, from: from, to: to, limits: settings.collectionLimits) else { return false }
+            let limits = settings.collectionLimits
+            guard let element = try move(&slots, from: from, to: to, limits: limits, skippingOtherTypes: !first.take()) else { return false }
             out.writeRESPBulk(element)
             return true
         }
     }
+}
+
+/// Tells a blocking pop's first attempt from the later ones: only the first answers WRONGTYPE
+/// for a key of another type; after a write Redis serves a waiter only from lists, so later
+/// attempts pass such a key over and the client goes on waiting.
+final class FirstAttempt: Sendable {
+    private let pending = Atomic<Bool>(true)
+
+    /// True on the first call only.
+    func take() -> Bool { pending.exchange(false, ordering: .relaxed) }
 }
 
 /// LPOS's options after the element, as Redis reads them: RANK r (r != 0, negative from the

@@ -455,3 +455,33 @@ def test_commands_in_a_cluster(make_node):
         assert reply(client, "BLPOP", a, b, "0.1") == crossslot
         assert reply(client, "LMPOP", "2", a, b, "LEFT") == crossslot
         client.close()
+
+
+def test_a_waiter_goes_on_waiting_when_its_key_gets_another_type(strata, redis_port):  # noqa: F811
+    """After a write Redis serves a blocked client only from a list: a key turned into a string
+    leaves it waiting (WRONGTYPE is only for the first try), and a push to its other key serves it."""
+    import redis as redis_py
+
+    def scenario(port):
+        control = redis_py.Redis(port=port, socket_timeout=10)
+        control.flushall()
+        t, r = blocked(redis_py.Redis(port=port, socket_timeout=15), "BLPOP", "w1", "w2", 10)
+        assert wait_blocked(control, 1)
+        control.set("w1", "now a string")
+        time.sleep(0.2)
+        still = control.info("clients")["blocked_clients"]
+        control.rpush("w2", "x")
+        t.join(15)
+        t2, r2 = blocked(redis_py.Redis(port=port, socket_timeout=15), "BLMOVE", "m1", "m2", "LEFT", "LEFT", 10)
+        assert wait_blocked(control, 1)
+        control.set("m1", "s")
+        time.sleep(0.2)
+        still2 = control.info("clients")["blocked_clients"]
+        control.delete("m1")
+        control.rpush("m1", "y")
+        t2.join(15)
+        return still, r, still2, r2, control.lrange("m2", 0, -1)
+
+    expected = (1, {"reply": [b"w2", b"x"]}, 1, {"reply": b"y"}, [b"y"])
+    assert scenario(redis_port) == expected
+    assert scenario(strata.port) == expected
