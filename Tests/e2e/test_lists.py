@@ -402,6 +402,21 @@ def test_blocking_pops_wait_and_wake(strata):
     assert control.exists("c1", "c2") == 0
     assert control.info("clients")["blocked_clients"] == 0
 
+    # Pushes inside a transaction or a script wake a waiter once they ran.
+    t, r = blocked(strata.client(socket_timeout=15), "BRPOP", "txq", 10)
+    assert wait_blocked(control, 1)
+    pipe = control.pipeline(transaction=True)
+    pipe.rpush("txq", "a").rpush("txq", "b")
+    pipe.execute()
+    t.join(15)
+    assert r == {"reply": [b"txq", b"b"]}
+    t, r = blocked(strata.client(socket_timeout=15), "BLMPOP", 10, 1, "evq", "RIGHT", "COUNT", 5)
+    assert wait_blocked(control, 1)
+    control.eval("redis.call('rpush', KEYS[1], 'p', 'q')", 1, "evq")
+    t.join(15)
+    assert r == {"reply": [b"evq", [b"q", b"p"]]}
+    assert control.exists("txq", "evq") == 1 and control.lrange("txq", 0, -1) == [b"a"]
+
     # A timeout while blocked answers a null array (RESP2) for every form.
     for command in (["BLMOVE", "n1", "n2", "LEFT", "LEFT", 0.1], ["BLMPOP", 0.1, 1, "n1", "LEFT"]):
         assert strata.client().execute_command(*command) is None
