@@ -120,6 +120,15 @@ SCRIPTS = {
         ["BLMPOP", "-1", "0", "{x}a", "LEFT"], ["BLMPOP", "x", "1", "{x}a", "MIDDLE"], ["BLMPOP", "x", "1", "{x}a", "LEFT", "COUNT", "0"],
         ["BLMPOP", "0", "1", "{x}a", "RIGHT", "COUNT", "2"], ["LRANGE", "{x}a", "0", "-1"],
     ],
+    # Past 64 KiB a command works on a disk thread; past 8 KiB the list has many nodes.
+    "big_list": [
+        ["RPUSH", "big", *[f"{i:04d}" + "x" * 96 for i in range(1500)]], ["LLEN", "big"], ["LINDEX", "big", "777"],
+        ["LRANGE", "big", "1000", "1003"], ["LPOS", "big", "0500" + "x" * 96], ["LSET", "big", "750", "mid"],
+        ["LINSERT", "big", "BEFORE", "mid", "before-mid"], ["LRANGE", "big", "749", "752"], ["LREM", "big", "0", "mid"],
+        ["LTRIM", "big", "100", "-100"], ["LLEN", "big"], ["LPOP", "big", "3"], ["RPOP", "big", "3"],
+        ["LMPOP", "1", "big", "LEFT", "COUNT", "2"], ["BLPOP", "big", "0"], ["LRANGE", "big", "-3", "-1"],
+        ["LMOVE", "big", "big", "LEFT", "RIGHT"], ["LINDEX", "big", "-1"], ["LPOS", "big", "before-mid", "RANK", "-1"],
+    ],
     "arity": [
         ["LPUSH", "l"], ["RPUSH"], ["LPUSHX", "l"], ["RPUSHX", "l"], ["LPOP"], ["RPOP"], ["RPOP", "l", "1", "2"], ["LLEN"],
         ["LLEN", "l", "x"], ["LRANGE", "l", "0"], ["LRANGE", "l", "0", "1", "2"], ["LINDEX", "l"], ["LSET", "l", "0"],
