@@ -2,6 +2,7 @@ import NIOCore
 import RESP
 import StrataCollections
 import StrataStore
+import Synchronization
 
 /// A key's value as collection commands see it: a string or one of the collection types.
 enum StoredValue: Sendable {
@@ -307,14 +308,29 @@ extension Invocation {
         // The common case, data already there: served here. The handler holds the gate already.
         let inMemory = keys.allSatisfy { key in key.withUnsafeReadableBytes { store.isInMemory($0) } }
         if !behind && inMemory {
-            let served = waiter.running.withLock { state -> Bool in
-                guard !state.done else { return false }
-                var scratch = ByteBuffer()
-                guard (try? Invocation.attemptPop(store, keyBytes, version, &scratch, attempt)) == true else { return false }
-                state.done = true
-                state.timer?.cancel()
-                out.writeImmutableBuffer(scratch)
-                return true
+            let served: Bool
+            do {
+                served = try waiter.running.withLock { state throws -> Bool in
+                    guard !state.done else { return false }
+                    var scratch = ByteBuffer()
+                    let popped: Bool
+                    do {
+                        popped = try Invocation.attemptPop(store, keyBytes, version, &scratch, attempt)
+                    } catch {
+                        // An error (WRONGTYPE) is the reply at once, as Redis answers before blocking.
+                        state.done = true
+                        state.timer?.cancel()
+                        throw error
+                    }
+                    guard popped else { return false }
+                    state.done = true
+                    state.timer?.cancel()
+                    out.writeImmutableBuffer(scratch)
+                    return true
+                }
+            } catch {
+                waiter.promise.succeed(Reply(ByteBuffer()))  // unregisters it; the error is the reply
+                throw error
             }
             if served {
                 waiter.promise.succeed(Reply(ByteBuffer()))  // unregisters it; the reply went out above
@@ -350,4 +366,14 @@ extension Invocation {
             return (Invocation.mutations(from: slots, over: entries), true)
         }
     }
+}
+
+/// Tells a blocking pop's first attempt from the later ones: only the first answers WRONGTYPE
+/// for a key of another type; after a write Redis 7.0 serves a waiter only from keys of its
+/// type, so later attempts pass such a key over and the client goes on waiting.
+final class FirstAttempt: Sendable {
+    private let pending = Atomic<Bool>(true)
+
+    /// True on the first call only.
+    func take() -> Bool { pending.exchange(false, ordering: .relaxed) }
 }

@@ -4,15 +4,6 @@ import StrataCollections
 import StrataStore
 import Synchronization
 
-/// Whether a blocking pop is on its first try: only then does a key of another type answer
-/// WRONGTYPE; later tries skip it, as Redis 7.0 serves a blocked client only from sorted sets.
-final class FirstAttempt: Sendable {
-    private let tried = Atomic<Bool>(false)
-
-    /// True the first time only.
-    func take() -> Bool { !tried.exchange(true, ordering: .relaxed) }
-}
-
 /// A parsed ZRANGE-family request: which interval, in which direction, and the LIMIT window.
 struct ZRangeRequest: Sendable {
     enum Interval: Sendable {
