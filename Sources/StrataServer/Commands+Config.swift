@@ -177,6 +177,33 @@ struct ConfigParameter: Sendable {
             guard length >= 0 else { throw Invalid(text: "argument must be between 0 and 9223372036854775807 inclusive") }
             return { server in server.slowLog.maximumLength = length }
         },
+        ConfigParameter("client-output-buffer-limit", get: { server in
+            let pubsub = server.pubsubOutputLimit.withLock { $0 }
+            return "normal 0 0 0 slave 268435456 67108864 60 pubsub \(pubsub.hard) \(pubsub.soft) \(pubsub.softSeconds)"
+        }) { text in
+            let words = text.split(separator: " ").map(String.init)
+            guard words.count % 4 == 0 else { throw Invalid(text: "Wrong number of arguments in buffer limit configuration.") }
+            var pubsub: (hard: Int, soft: Int, softSeconds: Int)?
+            for i in stride(from: 0, to: words.count, by: 4) {
+                guard let hard = memoryValue(words[i + 1]), let soft = memoryValue(words[i + 2]),
+                    let seconds = Int(words[i + 3]), seconds >= 0
+                else { throw Invalid(text: "Error in hard, soft or soft_seconds setting in buffer limit configuration.") }
+                switch words[i].lowercased() {
+                case "pubsub":
+                    pubsub = (hard, soft, seconds)
+                case "normal" where (hard, soft, seconds) == (0, 0, 0),
+                    "slave" where (hard, soft, seconds) == (268_435_456, 67_108_864, 60),
+                    "replica" where (hard, soft, seconds) == (268_435_456, 67_108_864, 60):
+                    break  // Redis' defaults, which Strata's own limits stand for
+                case "normal", "slave", "replica":
+                    throw Invalid(text: "Strata applies the pubsub class only; the others keep Redis' defaults")
+                default:
+                    throw Invalid(text: "Invalid client class specified in buffer limit configuration.")
+                }
+            }
+            let chosen = pubsub
+            return { server in if let chosen { server.pubsubOutputLimit.withLock { $0 = chosen } } }
+        },
         ConfigParameter("save") { _ in "" },
         ConfigParameter("appendonly") { _ in "no" },
         ConfigParameter("appendfsync") { server in

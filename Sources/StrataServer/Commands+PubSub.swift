@@ -102,7 +102,9 @@ extension Commands {
                     let inserted: Bool
                     switch kind {
                     case .channel: inserted = state.channels.insert(channel).inserted
-                    case .pattern: inserted = state.patterns.insert(channel).inserted
+                    case .pattern:
+                        inserted = state.patterns.insert(channel).inserted
+                        if inserted { state.patternOrder.append(channel) }
                     case .shard: inserted = state.shardChannels.insert(channel).inserted
                     }
                     if inserted { added.append(channel) }
@@ -134,13 +136,15 @@ extension Commands {
                 case .pattern: current = state.patterns
                 case .shard: current = state.shardChannels
                 }
-                let names = given.isEmpty ? Array(current) : given
+                let names = given.isEmpty ? (kind == .pattern ? state.patternOrder : Array(current)) : given
                 var replies: [([UInt8]?, Int)] = []
                 for channel in names {
                     if current.remove(channel) != nil { removed.append(channel) }
                     switch kind {
                     case .channel: state.channels = current
-                    case .pattern: state.patterns = current
+                    case .pattern:
+                        state.patterns = current
+                        state.patternOrder.removeAll { $0 == channel }
                     case .shard: state.shardChannels = current
                     }
                     replies.append((channel, kind == .shard ? state.shardChannels.count : state.channels.count + state.patterns.count))

@@ -74,7 +74,7 @@ final class PubSub: Sendable {
     /// Forgets every subscription of a closed or reset connection.
     func removeAll(_ session: ClientSession) {
         let (channels, patterns, shards) = session.state.withLock { state in
-            defer { (state.channels, state.patterns, state.shardChannels) = ([], [], []) }
+            defer { (state.channels, state.patterns, state.shardChannels, state.patternOrder) = ([], [], [], []) }
             return (Array(state.channels), Array(state.patterns), Array(state.shardChannels))
         }
         if channels.isEmpty && patterns.isEmpty && shards.isEmpty { return }
