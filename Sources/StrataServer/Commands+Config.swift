@@ -283,3 +283,23 @@ struct ConfigParameter: Sendable {
         return overflow ? nil : bytes
     }
 }
+
+/// A parameter given at start that CONFIG SET could not take.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+extension Server {
+    /// Sets a Redis parameter that CONFIG SET can change (`hash-max-listpack-entries`...), as
+    /// flags of the same name do at start; throws Redis' reason for a value it refuses.
+    public func configure(_ name: String, _ value: String) throws {
+        guard let parameter = ConfigParameter.all.first(where: { $0.name == name.lowercased() }), let set = parameter.set else {
+            throw ConfigurationError(description: "not a parameter that can be set")
+        }
+        do {
+            try set(value)(self)
+        } catch let invalid as ConfigParameter.Invalid {
+            throw ConfigurationError(description: invalid.text)
+        }
+    }
+}

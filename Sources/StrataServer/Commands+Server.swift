@@ -78,6 +78,30 @@ extension Commands {
             return .done
         },
 
+        CommandSpec("shutdown", arity: -1, flags: [.admin, .noScript, .noMulti]) { inv in
+            // Redis' options; Strata keeps every write on disk anyway, so SAVE and NOSAVE alike
+            // stop after the queued writes are applied, and NOW and FORCE change nothing.
+            var (save, nosave, abort) = (false, false, false)
+            for i in 1..<inv.arguments.count {
+                switch inv.upper(i) {
+                case "SAVE": save = true
+                case "NOSAVE": nosave = true
+                case "NOW", "FORCE": break
+                case "ABORT": abort = true
+                default: throw CommandError.syntax
+                }
+            }
+            if save && nosave || abort && inv.arguments.count > 2 { throw CommandError.syntax }
+            if abort { throw CommandError("ERR No shutdown in progress.") }
+            guard let stop = inv.server.shutdownHandler.withLock({ $0 }) else {
+                throw CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+            }
+            inv.server.logger.notice("SHUTDOWN asked by a client", metadata: ["client": "\(inv.session.address)"])
+            stop()
+            inv.closeAfterReply = true  // no reply, as Redis: the connection just closes
+            return .done
+        },
+
         CommandSpec("role", arity: 1, flags: .admin) { inv in
             // Every Strata node is a primary for the keys it coordinates: Redis' master form,
             // offset 0 and no replicas (replication runs over the ring, not Redis' protocol).

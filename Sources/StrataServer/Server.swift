@@ -37,6 +37,8 @@ public final class Server: Sendable {
     let clients = Locked<[UInt64: ClientSession]>([:])
     /// SLOWLOG's entries and thresholds.
     let slowLog = SlowLog()
+    /// What SHUTDOWN does: the executable's graceful stop (the same as SIGTERM).
+    let shutdownHandler = Locked<(@Sendable () -> Void)?>(nil)
     /// This node's pub/sub subscribers.
     let pubsub = PubSub()
     /// `client-output-buffer-limit pubsub`: a subscriber whose unread output passes `hard`, or
@@ -86,6 +88,11 @@ public final class Server: Sendable {
 
     /// Where every command runs.
     var executor: CommandExecutor { CommandExecutor(server: self) }
+
+    /// Makes SHUTDOWN call `handler` (the executable stops as it does on SIGTERM).
+    public func whenShutdownRequested(_ handler: @escaping @Sendable () -> Void) {
+        shutdownHandler.withLock { $0 = handler }
+    }
 
     /// Starts, once, the sweep that closes normal clients idle past `timeout`, as Redis'
     /// clientsCron does: not peers and not clients blocked in a pop (their own timeout rules).

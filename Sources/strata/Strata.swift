@@ -58,6 +58,9 @@ enum EnvironmentDefaults {
         "data-dir", "bind", "port", "http-port", "memory", "disk", "compress-threshold", "fsync", "requirepass",
         "max-value-size", "max-clients", "log-level", "snapshot-interval", "io-threads", "disk-threads",
         "node-id", "peers", "join", "advertise", "replicas", "write-quorum", "vnodes",
+        "hash-max-listpack-entries", "hash-max-listpack-value", "set-max-intset-entries", "set-max-listpack-entries",
+        "set-max-listpack-value", "zset-max-listpack-entries", "zset-max-listpack-value", "list-max-listpack-size",
+        "list-compress-depth",
     ]
 
     /// The arguments with the variables' values added, and which options came from which variable.
@@ -170,6 +173,37 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Virtual nodes per node on the hash ring.")
     var vnodes = 128
 
+    // Redis' encoding thresholds for collections, under Redis' names (CONFIG SET changes them live).
+    @Option(name: [.customLong("hash-max-listpack-entries"), .customLong("hash-max-ziplist-entries")], parsing: .unconditional, help: "Fields a hash keeps as a listpack (default 512, as Redis 7).")
+    var hashMaxListpackEntries: String?
+    @Option(name: [.customLong("hash-max-listpack-value"), .customLong("hash-max-ziplist-value")], parsing: .unconditional, help: "Longest field or value a listpack hash holds.")
+    var hashMaxListpackValue: String?
+    @Option(name: .customLong("set-max-intset-entries"), parsing: .unconditional, help: "Members a set of integers keeps as an intset.")
+    var setMaxIntsetEntries: String?
+    @Option(name: .customLong("set-max-listpack-entries"), parsing: .unconditional, help: "Members a set keeps as a listpack.")
+    var setMaxListpackEntries: String?
+    @Option(name: .customLong("set-max-listpack-value"), parsing: .unconditional, help: "Longest member a listpack set holds.")
+    var setMaxListpackValue: String?
+    @Option(name: [.customLong("zset-max-listpack-entries"), .customLong("zset-max-ziplist-entries")], parsing: .unconditional, help: "Members a sorted set keeps as a listpack.")
+    var zsetMaxListpackEntries: String?
+    @Option(name: [.customLong("zset-max-listpack-value"), .customLong("zset-max-ziplist-value")], parsing: .unconditional, help: "Longest member a listpack sorted set holds.")
+    var zsetMaxListpackValue: String?
+    @Option(name: [.customLong("list-max-listpack-size"), .customLong("list-max-ziplist-size")], parsing: .unconditional, help: "A list node's size: entries if positive, -1..-5 for 4..64 KiB.")
+    var listMaxListpackSize: String?
+    @Option(name: .customLong("list-compress-depth"), parsing: .unconditional, help: "List nodes kept uncompressed at each end (0: none compressed).")
+    var listCompressDepth: String?
+
+    /// The Redis parameters given as flags, by their CONFIG names.
+    var redisParameters: [(String, String?)] {
+        [
+            ("hash-max-listpack-entries", hashMaxListpackEntries), ("hash-max-listpack-value", hashMaxListpackValue),
+            ("set-max-intset-entries", setMaxIntsetEntries), ("set-max-listpack-entries", setMaxListpackEntries),
+            ("set-max-listpack-value", setMaxListpackValue), ("zset-max-listpack-entries", zsetMaxListpackEntries),
+            ("zset-max-listpack-value", zsetMaxListpackValue), ("list-max-listpack-size", listMaxListpackSize),
+            ("list-compress-depth", listCompressDepth),
+        ]
+    }
+
     func size(_ text: String, _ flag: String) throws -> Int {
         guard let bytes = parseByteSize(text) else {
             throw ValidationError("--\(flag): '\(text)' is not a size (use bytes, or a number with KiB, MiB, GiB or TiB)")
@@ -273,6 +307,15 @@ struct Serve: AsyncParsableCommand {
         }
         let server = Server(store: store, configuration: configuration, metrics: metrics, logger: logger, cluster: cluster,
             logLevelSwitch: levelSwitch)
+        for case let (name, value?) in redisParameters {
+            do {
+                try server.configure(name, value)
+            } catch {
+                store.close()
+                try? await group.shutdownGracefully()
+                throw ValidationError("--\(name): \(error)")
+            }
+        }
         let resp = RESPService(server: server, group: group, logger: logger)
         // A node that was down while the cluster was flushed or changed learns of it first.
         await server.cluster?.catchUp()
@@ -293,6 +336,10 @@ struct Serve: AsyncParsableCommand {
         list += [.init(service: HTTPService(server: server, group: group, logger: logger)), .init(service: resp)]
         let services = ServiceGroup(
             configuration: .init(services: list, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        server.whenShutdownRequested {
+            // SHUTDOWN: the same graceful stop as SIGTERM (every queued write is applied first).
+            Task { await services.triggerGracefulShutdown() }
+        }
         server.cluster?.whenLeft {
             // This node has left the cluster: stop as if by SIGTERM.
             Task { await services.triggerGracefulShutdown() }

@@ -3,13 +3,14 @@ exporters read them: differential against a real redis-server where the replies 
 Strata-only checks where Strata's answers are its own (memory figures, CONFIG SET maxmemory,
 keys only on disk, a cluster).
 """
+import subprocess
 import time
 import urllib.request
 
 import pytest
 import redis
 
-from conftest import require_tool
+from conftest import require_tool, strata_binary
 from test_cluster import owners, start_cluster, tier
 from test_commands import Approx, Err, pair, raw_client, redis_port, reply, run_script, strata  # noqa: F401
 
@@ -141,8 +142,9 @@ def test_config_get_values_come_from_the_flags(make_node):
     with pytest.raises(redis.ResponseError, match="only allkeys-lru"):
         client.config_set("maxmemory-policy", "noeviction")
     assert client.config_set("maxmemory-policy", "allkeys-lru")
-    with pytest.raises(redis.ResponseError, match="argument 'maxmemory'.*needs a budget"):
-        client.config_set("maxmemory", "0")
+    # Redis' 0 (no limit) is the budget the node started with.
+    assert client.config_set("maxmemory", "0")
+    assert client.config_get("maxmemory") == {"maxmemory": str(48 << 20)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,3 +439,46 @@ def test_errorstats_and_config_resetstat_follow_redis(node, redis_server):
     text = urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/metrics", timeout=5).read().decode()
     commands = [float(line.split()[-1]) for line in text.splitlines() if line.startswith("strata_commands_total")]
     assert commands and sum(commands) >= 10, commands
+
+
+def test_collection_thresholds_as_flags_with_redis_names_and_aliases(make_node):
+    node = make_node("--hash-max-listpack-entries", "4", "--list-max-ziplist-size", "-3",
+                     "--zset-max-ziplist-entries", "2", "--set-max-intset-entries", "3")
+    client = node.client(decode_responses=True)
+    assert client.config_get("hash-max-listpack-entries") == {"hash-max-listpack-entries": "4"}
+    assert client.config_get("hash-max-ziplist-entries") == {"hash-max-ziplist-entries": "4"}
+    assert client.config_get("list-max-listpack-size") == {"list-max-listpack-size": "-3"}
+    client.hset("fl:h", mapping={f"f{i}": i for i in range(5)})
+    client.zadd("fl:z", {"a": 1, "b": 2, "c": 3})
+    client.sadd("fl:s", 1, 2, 3, 4)
+    client.hset("fl:small", "f", "v")
+    assert [client.object("encoding", k) for k in ("fl:h", "fl:z", "fl:s", "fl:small")] == \
+        ["hashtable", "skiplist", "listpack", "listpack"]
+
+
+def test_a_bad_threshold_flag_stops_the_node_with_a_clear_error(tmp_path):
+    binary = strata_binary()
+    result = subprocess.run(
+        [binary, "--data-dir", str(tmp_path / "d"), "--port", "0", "--http-port", "0", "--zset-max-listpack-value", "-1"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "--zset-max-listpack-value: argument must be a memory value" in result.stderr, result.stderr
+
+
+def test_shutdown_stops_the_node_gracefully_and_keeps_every_write(make_node):
+    node = make_node("--fsync", "never")
+    client = node.client()
+    pipe = client.pipeline(transaction=False)
+    for i in range(2000):
+        pipe.set(f"sd:{i}", i)
+    pipe.execute()
+    with pytest.raises(redis.ResponseError, match="syntax error"):
+        client.execute_command("SHUTDOWN", "SAVE", "NOSAVE")
+    with pytest.raises(redis.ResponseError, match="No shutdown in progress"):
+        client.execute_command("SHUTDOWN", "ABORT")
+    with pytest.raises(redis.ConnectionError):
+        client.execute_command("SHUTDOWN", "NOSAVE")
+    assert node.process.wait(timeout=60) == 0
+    node.start()
+    values = node.client().mget([f"sd:{i}" for i in range(2000)])
+    assert values == [str(i).encode() for i in range(2000)]
