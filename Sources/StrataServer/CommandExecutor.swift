@@ -105,6 +105,21 @@ struct CommandExecutor: Sendable {
                 "ERR Can't execute '\(spec.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
             return Execution(result: .written(isError: true))
         }
+        // CLIENT PAUSE: a client's command waits for the pause to end, then runs as if it had
+        // just arrived (CLIENT itself is never held, so CLIENT UNPAUSE can end it).
+        if caller.origin == .client && !caller.inTransaction && spec.name != "client",
+            let resumed = server.pause.hold(mayWrite: Self.mayWrite(spec), on: caller.eventLoop)
+        {
+            let later = resumed.flatMap { () -> EventLoopFuture<Reply> in
+                var again = ByteBuffer()
+                let execution = self.execute(arguments, spec: spec, caller: caller, placement: placement, into: &again, retried: true)
+                switch execution.result {
+                case .written(let isError): return caller.eventLoop.makeSucceededFuture(Reply(again, isError: isError))
+                case .pending(let future): return future
+                }
+            }
+            return Execution(result: .pending(later))
+        }
         if caller.inTransaction && caller.origin == .client && !Self.runsInsideMulti.contains(spec.name) {
             if let refusal = Self.multiRefusal(spec) {
                 abortTransaction(caller)
@@ -217,6 +232,16 @@ struct CommandExecutor: Sendable {
                 result: .pending(measured(settled, metrics, start, loop, slow: (spec, arguments, caller))), closeAfterReply: closeAfterReply)
         }
     }
+
+    /// Whether CLIENT PAUSE WRITE holds a command: writes, and what may write or publish
+    /// (Redis' may-replicate commands: transactions, scripts, PUBLISH).
+    static func mayWrite(_ spec: CommandSpec) -> Bool {
+        spec.flags.contains(.write) || mayWriteNames.contains(spec.name)
+    }
+
+    static let mayWriteNames: Set<String> = [
+        "exec", "eval", "evalsha", "fcall", "publish", "spublish", "function", "script",
+    ]
 
     /// What a RESP2 connection with subscriptions may still send (Redis' list).
     static let allowedWhileSubscribed: Set<String> = [

@@ -167,6 +167,28 @@ extension Commands {
                 inv.ok()
             case "KILL":
                 try killClients(&inv)
+            case "PAUSE":
+                guard inv.arguments.count == 3 || inv.arguments.count == 4 else { throw CommandError.arity("client|pause") }
+                guard let milliseconds = Invocation.parseInteger(inv.arguments[2].readableBytesView) else {
+                    throw CommandError("ERR timeout is not an integer or out of range")
+                }
+                guard milliseconds >= 0 else { throw CommandError("ERR timeout is negative") }
+                var mode = ClientPause.Mode.all
+                if inv.arguments.count == 4 {
+                    switch inv.upper(3) {
+                    case "ALL": mode = .all
+                    case "WRITE": mode = .write
+                    default: throw CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+                    }
+                }
+                let now = currentTimeMilliseconds()
+                let deadline = milliseconds > Int(Int64.max - now) ? Int64.max : now + Int64(milliseconds)
+                inv.server.pause.pause(until: deadline, mode: mode, timerLoop: inv.eventLoop)
+                inv.ok()
+            case "UNPAUSE":
+                guard inv.arguments.count == 2 else { throw CommandError.arity("client|unpause") }
+                inv.server.pause.unpause()
+                inv.ok()
             case "UNBLOCK":
                 guard inv.arguments.count == 3 || inv.arguments.count == 4 else { throw CommandError.arity("client|unblock") }
                 let id = try inv.integer(2)
@@ -186,7 +208,7 @@ extension Commands {
                     "KILL <ip:port>", "KILL <option> <value> [<option> <value> [...]]",
                     "    ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, TYPE <normal|master|replica|pubsub>,",
                     "    USER <username>, SKIPME <yes|no>, MAXAGE <seconds>",
-                    "NO-EVICT <ON|OFF>", "NO-TOUCH <ON|OFF>", "REPLY <ON|OFF|SKIP>",
+                    "NO-EVICT <ON|OFF>", "NO-TOUCH <ON|OFF>", "PAUSE <timeout> [WRITE|ALL]", "UNPAUSE", "REPLY <ON|OFF|SKIP>",
                     "SETNAME <name>", "SETINFO <LIB-NAME|LIB-VER> <value>", "UNBLOCK <client-id> [TIMEOUT|ERROR]", "HELP",
                 ]
                 inv.out.writeRESPArrayHeader(lines.count)

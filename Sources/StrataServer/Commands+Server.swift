@@ -102,6 +102,25 @@ extension Commands {
             return .done
         },
 
+        CommandSpec("lastsave", arity: 1, flags: .admin) { inv in
+            // Every acknowledged write is in the write-ahead log, synced per --fsync: the disk
+            // holds everything up to the last second unless writes are still queued.
+            let now = currentTimeMilliseconds() / 1000
+            inv.integer(reply: Int(now - (inv.store.statistics.pendingWrites > 0 ? 1 : 0)))
+            return .done
+        },
+
+        CommandSpec("lolwut", arity: -1, flags: .admin) { inv in
+            var i = 1
+            while i < inv.arguments.count {
+                guard inv.upper(i) == "VERSION", i + 1 < inv.arguments.count else { break }
+                _ = try inv.integer(i + 1)
+                i += 2
+            }
+            inv.bulk("Strata \(StrataVersion.current): a tiered, persistent cache. Redis ver. \(StrataVersion.redisCompatible)\n")
+            return .done
+        },
+
         CommandSpec("role", arity: 1, flags: .admin) { inv in
             // Every Strata node is a primary for the keys it coordinates: Redis' master form,
             // offset 0 and no replicas (replication runs over the ring, not Redis' protocol).

@@ -41,6 +41,8 @@ public final class Server: Sendable {
     let shutdownHandler = Locked<(@Sendable () -> Void)?>(nil)
     /// This node's pub/sub subscribers.
     let pubsub = PubSub()
+    /// CLIENT PAUSE and UNPAUSE.
+    let pause = ClientPause()
     /// `client-output-buffer-limit pubsub`: a subscriber whose unread output passes `hard`, or
     /// stays past `soft` for `softSeconds`, is closed.
     let pubsubOutputLimit = Locked((hard: 32 << 20, soft: 8 << 20, softSeconds: 60))

@@ -50,6 +50,14 @@ SCRIPT = [
     ["COMMAND", "GETKEYS", "FCALL", "f", "1", "k1", "arg"],
     ["COMMAND", "GETKEYS", "SINTERCARD", "2", "a", "b", "LIMIT", "1"],
     ["ROLE"],
+    ["CLIENT", "PAUSE"],
+    ["CLIENT", "PAUSE", "x"],
+    ["CLIENT", "PAUSE", "-1"],
+    ["CLIENT", "PAUSE", "10", "foo"],
+    ["CLIENT", "UNPAUSE", "x"],
+    ["CLIENT", "PAUSE", "1", "WRITE"],
+    ["CLIENT", "UNPAUSE"],
+    ["LASTSAVE", "x"],
 ]
 
 
@@ -228,3 +236,42 @@ def test_config_set_timeout_closes_idle_clients_only(strata):
         redis.Redis(port=strata.port).config_set("timeout", "0")
         idle.close()
         busy.close()
+
+
+def timed(function):
+    start = time.monotonic()
+    result = function()
+    return result, time.monotonic() - start
+
+
+def test_client_pause_write_holds_writes_until_unpause_and_lets_reads_run(strata):
+    admin = redis.Redis(port=strata.port)
+    other = redis.Redis(port=strata.port, socket_timeout=20)
+    admin.set("pause:k", "before")
+    assert admin.client_pause(10_000, all=False)
+    outcome = {}
+    writer = threading.Thread(target=lambda: outcome.update(write=timed(lambda: other.set("pause:k", "after"))))
+    try:
+        writer.start()
+        time.sleep(0.3)
+        # Reads run through a WRITE pause; the write has not happened.
+        reader = redis.Redis(port=strata.port)
+        assert reader.get("pause:k") == b"before"
+        assert writer.is_alive()
+    finally:
+        assert admin.client_unpause()
+    writer.join(timeout=10)
+    assert outcome["write"][0] is True and 0.25 < outcome["write"][1] < 9, outcome
+    assert admin.get("pause:k") == b"after"
+
+
+def test_client_pause_all_holds_every_command_until_its_deadline(strata):
+    admin = redis.Redis(port=strata.port)
+    other = redis.Redis(port=strata.port, socket_timeout=20)
+    admin.set("pause:all", "v")
+    assert admin.client_pause(700)
+    value, seconds = timed(lambda: other.get("pause:all"))
+    assert value == b"v" and 0.4 < seconds < 5, seconds
+    # Over: commands run at once again.
+    _, seconds = timed(lambda: other.get("pause:all"))
+    assert seconds < 0.4
