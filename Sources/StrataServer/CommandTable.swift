@@ -107,7 +107,7 @@ struct CommandTable: Sendable {
 enum Commands {
     static var all: [CommandSpec] {
         strings + ranges + bits + keys + rename + dump + object + memory + keyspace + transactions + scripting + wait
-            + hashes + lists + sets + sortedSets + geo
+            + hashes + lists + sets + sortedSets + geo + sort
             + pubsub + connection + server + slowlog + config + cluster
     }
 }
