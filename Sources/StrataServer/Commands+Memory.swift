@@ -62,19 +62,30 @@ extension Commands {
         let stats = inv.store.statistics
         let process = ProcessMemory.read()
         let overhead = max(0, process.heapInUse - stats.memoryBytes)
-        let fields: [(String, Int)] = [
-            ("peak.allocated", process.heapInUse), ("total.allocated", process.heapInUse),
-            ("startup.allocated", 0), ("replication.backlog", 0), ("clients.slaves", 0), ("clients.normal", 0),
-            ("aof.buffer", 0), ("overhead.total", overhead), ("keys.count", stats.memoryItems),
-            ("keys.bytes-per-key", stats.memoryItems > 0 ? stats.memoryBytes / stats.memoryItems : 0),
-            ("dataset.bytes", stats.memoryBytes), ("allocator.allocated", process.heapInUse),
-            ("allocator.resident", process.resident), ("maxmemory", stats.memoryBudget),
-            ("strata.disk.keys", stats.diskItems), ("strata.disk.bytes", stats.diskBytes),
+        let (heap, resident) = (process.heapInUse, process.resident)
+        let ratio = { (a: Int, b: Int) -> Double in b > 0 ? Double(a) / Double(b) : 0 }
+        // Redis' field names and types: byte counts as integers, ratios and percentages as
+        // doubles. The memory tier's entries are the dataset; glibc's heap in use is both
+        // "allocated" and "active" (it does not tell them apart as jemalloc does).
+        let fields: [(String, Double?, Int)] = [
+            ("peak.allocated", nil, heap), ("total.allocated", nil, heap), ("startup.allocated", nil, 0),
+            ("replication.backlog", nil, 0), ("clients.slaves", nil, 0), ("clients.normal", nil, 0),
+            ("cluster.links", nil, 0), ("aof.buffer", nil, 0), ("lua.caches", nil, 0), ("functions.caches", nil, 0),
+            ("overhead.total", nil, overhead), ("keys.count", nil, stats.memoryItems),
+            ("keys.bytes-per-key", nil, stats.memoryItems > 0 ? stats.memoryBytes / stats.memoryItems : 0),
+            ("dataset.bytes", nil, stats.memoryBytes), ("dataset.percentage", 100 * ratio(stats.memoryBytes, heap), 0),
+            ("peak.percentage", 100.0, 0), ("allocator.allocated", nil, heap), ("allocator.active", nil, heap),
+            ("allocator.resident", nil, resident), ("allocator-fragmentation.ratio", 1.0, 0),
+            ("allocator-fragmentation.bytes", nil, 0), ("allocator-rss.ratio", ratio(resident, heap), 0),
+            ("allocator-rss.bytes", nil, resident - heap), ("rss-overhead.ratio", 1.0, 0), ("rss-overhead.bytes", nil, 0),
+            ("fragmentation", ratio(resident, heap), 0), ("fragmentation.bytes", nil, resident - heap),
+            ("maxmemory", nil, stats.memoryBudget), ("strata.disk.keys", nil, stats.diskItems),
+            ("strata.disk.bytes", nil, stats.diskBytes),
         ]
         inv.out.writeRESPMapHeader(fields.count, inv.version)
-        for (name, value) in fields {
+        for (name, double, integer) in fields {
             inv.bulk(name)
-            inv.integer(reply: value)
+            if let double { inv.out.writeRESPDouble(double, inv.version) } else { inv.integer(reply: integer) }
         }
     }
 

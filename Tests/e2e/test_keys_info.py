@@ -482,3 +482,17 @@ def test_shutdown_stops_the_node_gracefully_and_keeps_every_write(make_node):
     node.start()
     values = node.client().mget([f"sd:{i}" for i in range(2000)])
     assert values == [str(i).encode() for i in range(2000)]
+
+
+def test_memory_stats_has_redis_fields_with_redis_types(node, redis_server):
+    theirs = redis.Redis(port=redis_server[1], protocol=3)
+    ours = redis.Redis(port=node.port, protocol=3)
+    reference = theirs.execute_command("MEMORY", "STATS")
+    mine = ours.execute_command("MEMORY", "STATS")
+    # Redis 7.0 lists its databases as nested maps (db.0); Strata has one database and no such entry.
+    wanted = {k: v for k, v in reference.items() if not k.startswith(b"db.")}
+    missing = sorted(set(wanted) - set(mine))
+    assert not missing, missing
+    differing = {k: (type(wanted[k]).__name__, type(mine[k]).__name__) for k in wanted if type(wanted[k]) is not type(mine[k])}
+    assert not differing, differing
+    assert mine[b"dataset.bytes"] >= 0 and 0 <= mine[b"dataset.percentage"] <= 100
