@@ -99,6 +99,7 @@ final class ClientHandler: ChannelDuplexHandler {
             _ = server.clients.withLock { $0.removeValue(forKey: session.id) }
             server.blocked.cancel(session: session.id)
             server.pubsub.removeAll(session)
+            server.monitors.remove(session)
             session.pusher.withLock { $0 = nil }
         }
         machine.close()

@@ -205,6 +205,11 @@ final class AtomicSession: @unchecked Sendable {
         let spec = arguments.first.flatMap { executor.commands.lookup($0) }
         var out = ByteBuffer()
         let execution = executor.execute(arguments, spec: spec, caller: caller, placement: .here(replicate: false), into: &out)
+        if let spec, !executor.server.monitors.isEmpty {
+            // As Redis shows them: a script's calls come from "lua", a transaction's from its client.
+            executor.server.monitors.feed(
+                arguments, name: spec.name, from: caller.session, address: unit.kind == .transaction ? nil : "lua")
+        }
         if let spec, spec.flags.contains(.write) {
             unit.wrote.store(true, ordering: .relaxed)
             writtenKeys += spec.keys(in: arguments).map { Array($0.readableBytesView) }

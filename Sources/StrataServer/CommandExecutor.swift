@@ -110,6 +110,7 @@ struct CommandExecutor: Sendable {
         if caller.origin == .client && !caller.inTransaction && spec.name != "client",
             let resumed = server.pause.hold(mayWrite: Self.mayWrite(spec), on: caller.eventLoop)
         {
+            if !server.monitors.isEmpty { server.monitors.feed(arguments, name: spec.name, from: caller.session) }
             let later = resumed.flatMap { () -> EventLoopFuture<Reply> in
                 var again = ByteBuffer()
                 let execution = self.execute(arguments, spec: spec, caller: caller, placement: placement, into: &again, retried: true)
@@ -130,6 +131,10 @@ struct CommandExecutor: Sendable {
             caller.session.state.withLock { $0.transaction?.commands.append(arguments) }
             out.writeStaticString("+QUEUED\r\n")
             return Execution(result: .written(isError: false))
+        }
+        // MONITOR sees what runs (queued commands when their EXEC runs them, as in Redis).
+        if caller.origin == .client && !retried && !server.monitors.isEmpty {
+            server.monitors.feed(arguments, name: spec.name, from: caller.session)
         }
         // Hold the gate shared while this command touches data, so that no transaction or script
         // runs halfway through it; while one runs, wait for it (or answer BUSY).

@@ -219,6 +219,12 @@ extension Commands {
             return .done
         },
 
+        CommandSpec("monitor", arity: 1, flags: [.admin, .noScript, .noMulti]) { inv in
+            inv.server.monitors.add(inv.session)
+            inv.ok()
+            return .done
+        },
+
         CommandSpec("select", arity: 2, flags: .admin) { inv in
             let index = try inv.integer(1)
             guard index == 0 else { throw CommandError("ERR DB index is out of range") }
@@ -243,6 +249,7 @@ extension Commands {
                 state.replyMode = .on
             }
             inv.server.pubsub.removeAll(inv.session)
+            inv.server.monitors.remove(inv.session)
             inv.out.writeRESPSimpleString("RESET")
             return .done
         },

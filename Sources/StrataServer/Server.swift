@@ -43,6 +43,8 @@ public final class Server: Sendable {
     let pubsub = PubSub()
     /// CLIENT PAUSE and UNPAUSE.
     let pause = ClientPause()
+    /// Clients in MONITOR.
+    let monitors = Monitors()
     /// `client-output-buffer-limit pubsub`: a subscriber whose unread output passes `hard`, or
     /// stays past `soft` for `softSeconds`, is closed.
     let pubsubOutputLimit = Locked((hard: 32 << 20, soft: 8 << 20, softSeconds: 60))
