@@ -207,18 +207,19 @@ extension Invocation {
         }
         let store = self.store
         let (keyList, positions) = (unique, position)
+        let cache = server.collectionCache
         let work: @Sendable (inout ByteBuffer, RESPVersion) throws -> Void = { out, version in
             try store.updateAll(keyList, promote: !write) { entries -> ([Mutation], Void) in
-                let before = try entries.map { entry in
-                    CollectionSlot(value: try entry.map { try StoredValue($0) }, expiresAt: entry?.expiresAt ?? 0)
-                }
+                let before = try Invocation.slots(entries, keys: keyList, cache: cache)
                 var slots = CollectionSlots(unique: before, position: positions)
                 // Replies go to a scratch buffer first, so an error leaves no half-written reply.
                 var reply = ByteBuffer()
                 try body(&slots, &reply, version)
                 out.writeImmutableBuffer(reply)
                 guard write else { return (Array(repeating: .none, count: entries.count), ()) }
-                return (Invocation.mutations(from: slots, over: entries), ())
+                let mutations = Invocation.mutations(from: slots, over: entries)
+                Invocation.remember(mutations, of: slots, keys: keyList, in: cache)
+                return (mutations, ())
             }
         }
         // Here only when every value is in memory and small: decoding a large one takes long
@@ -231,6 +232,28 @@ extension Invocation {
         if bytes > Invocation.inlineCollectionBytes { return try offload(work) }
         try work(&out, version)
         return .done
+    }
+
+    /// The slots for `entries`, decoded (or taken from the cache of decoded values).
+    static func slots(_ entries: [Entry?], keys: [[UInt8]], cache: CollectionCache) throws -> [CollectionSlot] {
+        try entries.enumerated().map { i, entry in
+            CollectionSlot(value: try entry.map { try cache.value(of: $0, key: keys[i]) }, expiresAt: entry?.expiresAt ?? 0)
+        }
+    }
+
+    /// Keeps the decoded form of each value about to be written, so the next command on it
+    /// skips the decode; a deleted key is forgotten.
+    static func remember(_ mutations: [Mutation], of slots: CollectionSlots, keys: [[UInt8]], in cache: CollectionCache) {
+        for (i, mutation) in mutations.enumerated() {
+            switch mutation {
+            case .set(let bytes, _, _):
+                if let value = slots.unique[i].value { cache.remember(keys[i], bytes: bytes, value: value) }
+            case .delete:
+                cache.forget(keys[i])
+            default:
+                break
+            }
+        }
     }
 
     /// The most bytes of collections a command decodes on its event loop.
@@ -293,10 +316,10 @@ extension Invocation {
                 if try !attempt(&slots, &out, version) { onTimeout(&out, version) }
             }
         }
-        let (store, gate, version) = (self.store, server.gate, self.version)
+        let (store, gate, version, cache) = (self.store, server.gate, self.version, server.collectionCache)
         let keyBytes = keys.map { Array($0.readableBytesView) }
         let pop: @Sendable (inout ByteBuffer) throws -> Bool = { out in
-            try gate.shared { try Invocation.attemptPop(store, keyBytes, version, &out, attempt) }
+            try gate.shared { try Invocation.attemptPop(store, cache, keyBytes, version, &out, attempt) }
         }
         let (waiter, behind) = server.blocked.register(
             keys: keyBytes, session: session.id, eventLoop: eventLoop, timeout: timeout, attempt: pop,
@@ -315,7 +338,7 @@ extension Invocation {
                     var scratch = ByteBuffer()
                     let popped: Bool
                     do {
-                        popped = try Invocation.attemptPop(store, keyBytes, version, &scratch, attempt)
+                        popped = try Invocation.attemptPop(store, cache, keyBytes, version, &scratch, attempt)
                     } catch {
                         // An error (WRONGTYPE) is the reply at once, as Redis answers before blocking.
                         state.done = true
@@ -344,7 +367,7 @@ extension Invocation {
 
     /// One try of a blocking pop on the current values of `keys`, storing its changes if it served.
     private static func attemptPop(
-        _ store: TieredStore, _ keys: [[UInt8]], _ version: RESPVersion, _ out: inout ByteBuffer,
+        _ store: TieredStore, _ cache: CollectionCache, _ keys: [[UInt8]], _ version: RESPVersion, _ out: inout ByteBuffer,
         _ attempt: @Sendable (inout CollectionSlots, inout ByteBuffer, RESPVersion) throws -> Bool
     ) throws -> Bool {
         var unique: [[UInt8]] = []
@@ -356,14 +379,14 @@ extension Invocation {
             }
         }
         return try store.updateAll(unique) { entries -> ([Mutation], Bool) in
-            let before = try entries.map { entry in
-                CollectionSlot(value: try entry.map { try StoredValue($0) }, expiresAt: entry?.expiresAt ?? 0)
-            }
+            let before = try Invocation.slots(entries, keys: unique, cache: cache)
             var slots = CollectionSlots(unique: before, position: position)
             var reply = ByteBuffer()
             guard try attempt(&slots, &reply, version) else { return (Array(repeating: .none, count: entries.count), false) }
             out.writeImmutableBuffer(reply)
-            return (Invocation.mutations(from: slots, over: entries), true)
+            let mutations = Invocation.mutations(from: slots, over: entries)
+            Invocation.remember(mutations, of: slots, keys: unique, in: cache)
+            return (mutations, true)
         }
     }
 }

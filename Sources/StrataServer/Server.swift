@@ -45,6 +45,8 @@ public final class Server: Sendable {
     let pause = ClientPause()
     /// Clients in MONITOR.
     let monitors = Monitors()
+    /// Decoded large collections (a sixteenth of the memory tier's budget, at most 32 MiB).
+    let collectionCache: CollectionCache
     /// `client-output-buffer-limit pubsub`: a subscriber whose unread output passes `hard`, or
     /// stays past `soft` for `softSeconds`, is closed.
     let pubsubOutputLimit = Locked((hard: 32 << 20, soft: 8 << 20, softSeconds: 60))
@@ -66,6 +68,7 @@ public final class Server: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.settings = LiveSettings(configuration: configuration, logLevel: logger.logLevel, levelSwitch: logLevelSwitch)
+        self.collectionCache = CollectionCache(capacity: min(32 << 20, store.statistics.memoryBudget / 16))
         let diskPool = NIOThreadPool(numberOfThreads: max(1, configuration.diskThreads))
         self.diskPool = diskPool
         self.blocked = BlockedClients(pool: diskPool)
