@@ -111,14 +111,7 @@ struct CommandExecutor: Sendable {
             let resumed = server.pause.hold(mayWrite: Self.mayWrite(spec), on: caller.eventLoop)
         {
             if !server.monitors.isEmpty { server.monitors.feed(arguments, name: spec.name, from: caller.session) }
-            let later = resumed.flatMap { () -> EventLoopFuture<Reply> in
-                var again = ByteBuffer()
-                let execution = self.execute(arguments, spec: spec, caller: caller, placement: placement, into: &again, retried: true)
-                switch execution.result {
-                case .written(let isError): return caller.eventLoop.makeSucceededFuture(Reply(again, isError: isError))
-                case .pending(let future): return future
-                }
-            }
+            let later = resumed.flatMap { self.again(arguments, spec: spec, caller: caller, placement: placement) }
             return Execution(result: .pending(later))
         }
         if caller.inTransaction && caller.origin == .client && !Self.runsInsideMulti.contains(spec.name) {
@@ -150,12 +143,7 @@ struct CommandExecutor: Sendable {
             case .wait(let opened, let busy):
                 let later = opened.flatMap { open -> EventLoopFuture<Reply> in
                     guard open else { return caller.eventLoop.makeSucceededFuture(.error(busy)) }
-                    var again = ByteBuffer()
-                    let execution = self.execute(arguments, spec: spec, caller: caller, placement: placement, into: &again, retried: true)
-                    switch execution.result {
-                    case .written(let isError): return caller.eventLoop.makeSucceededFuture(Reply(again, isError: isError))
-                    case .pending(let future): return future
-                    }
+                    return self.again(arguments, spec: spec, caller: caller, placement: placement)
                 }
                 return Execution(result: .pending(later))
             }
@@ -247,6 +235,17 @@ struct CommandExecutor: Sendable {
     static let mayWriteNames: Set<String> = [
         "exec", "eval", "evalsha", "fcall", "publish", "spublish", "function", "script",
     ]
+
+    /// Runs a command that waited (for the gate, or for CLIENT PAUSE) as if it had just arrived,
+    /// without counting it again; its reply as a future.
+    private func again(_ arguments: [ByteBuffer], spec: CommandSpec, caller: Caller, placement: Placement) -> EventLoopFuture<Reply> {
+        var out = ByteBuffer()
+        let execution = execute(arguments, spec: spec, caller: caller, placement: placement, into: &out, retried: true)
+        switch execution.result {
+        case .written(let isError): return caller.eventLoop.makeSucceededFuture(Reply(out, isError: isError))
+        case .pending(let future): return future
+        }
+    }
 
     /// What a RESP2 connection with subscriptions may still send (Redis' list).
     static let allowedWhileSubscribed: Set<String> = [
