@@ -363,14 +363,13 @@ final class ClientHandler: ChannelDuplexHandler {
 
     // MARK: Pub/sub
 
-    /// A pub/sub message for this client: written after the replies already out, then checked
+    /// A pub/sub message (or a MONITOR line) for this client: written after the replies already out, then checked
     /// against `client-output-buffer-limit pubsub`, so a subscriber that does not read is closed
     /// before it holds the node's memory.
     private func push(_ message: ByteBuffer) {
         guard let context, machine.state != .closed else { return }
         var bytes = message
         out.writeBuffer(&bytes)
-        server.metrics.pubsubMessages.increment()
         flushReplies(context: context)
         guard let buffered = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes) else { return }
         let limit = server.pubsubOutputLimit.withLock { $0 }

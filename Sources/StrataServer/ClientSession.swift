@@ -30,9 +30,8 @@ final class ClientSession: Sendable {
         var replyMode = ReplyMode.on
         /// Pub/sub subscriptions: channels, patterns and shard channels.
         var channels: Set<[UInt8]> = []
-        var patterns: Set<[UInt8]> = []
-        /// The patterns in subscription order: PUNSUBSCRIBE with no pattern leaves them in it.
-        var patternOrder: [[UInt8]] = []
+        /// In subscription order, as Redis keeps them: PUNSUBSCRIBE with no pattern leaves them in it.
+        var patterns: [[UInt8]] = []
         var shardChannels: Set<[UInt8]> = []
 
         /// In a RESP2 connection, any subscription restricts the commands it may send.

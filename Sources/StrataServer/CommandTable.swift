@@ -54,6 +54,20 @@ struct CommandSpec: Sendable {
         self.handler = handler
     }
 
+    /// A key finder for a command whose key is argument 1 and whose options may name more keys
+    /// (SORT's STORE, GEORADIUS's STORE and STOREDIST): the key after each such option word.
+    static func keyAndOptionKeys(_ options: Set<String>) -> @Sendable ([ByteBuffer]) -> [ByteBuffer] {
+        { arguments in
+            var keys: [ByteBuffer] = arguments.count > 1 ? [arguments[1]] : []
+            var i = 2
+            while i + 1 < arguments.count {
+                if options.contains(String(buffer: arguments[i]).uppercased()) { keys.append(arguments[i + 1]) }
+                i += 1
+            }
+            return keys
+        }
+    }
+
     /// A key finder for `numkeys key [key ...]` with `numkeys` at `index` (an invalid count gives
     /// no keys; the handler then answers its error).
     static func numkeys(at index: Int) -> @Sendable ([ByteBuffer]) -> [ByteBuffer] {

@@ -154,7 +154,7 @@ extension Commands {
         }
         let flags: CommandFlags = store ? [.write, .oneNode] : []
         // GEORADIUS's STORE and STOREDIST name a second key among the options.
-        let storeKeyFinder: (@Sendable ([ByteBuffer]) -> [ByteBuffer])? = store && !isSearchStore ? georadiusKeys : nil
+        let storeKeyFinder = store && !isSearchStore ? CommandSpec.keyAndOptionKeys(["STORE", "STOREDIST"]) : nil
         return CommandSpec(name, arity: arity, flags: flags, keys: keys, keyFinder: storeKeyFinder) { inv in
             let parsed = Result { try parseGeoQuery(inv, form: form, store: store, isSearchStore: isSearchStore) }
             let source = isSearchStore ? 2 : 1
@@ -269,18 +269,6 @@ extension Commands {
             if query.any && query.count == 0 { throw CommandError("ERR the ANY argument requires COUNT argument") }
             if query.count != 0 && query.ascending == nil && !query.any { query.ascending = true }
             return query
-    }
-
-    /// GEORADIUS's keys: the source, and the key after STORE or STOREDIST if given.
-    @Sendable static func georadiusKeys(_ arguments: [ByteBuffer]) -> [ByteBuffer] {
-        var keys: [ByteBuffer] = arguments.count > 1 ? [arguments[1]] : []
-        var i = 2
-        while i + 1 < arguments.count {
-            let word = String(buffer: arguments[i]).uppercased()
-            if word == "STORE" || word == "STOREDIST" { keys.append(arguments[i + 1]) }
-            i += 1
-        }
-        return keys
     }
 
     private static func isSearch(_ form: GeoForm) -> Bool { if case .search = form { true } else { false } }

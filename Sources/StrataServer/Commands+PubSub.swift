@@ -99,16 +99,8 @@ extension Commands {
             var added: [[UInt8]] = []
             let counts = session.state.withLock { state -> [Int] in
                 names.map { channel in
-                    let inserted: Bool
-                    switch kind {
-                    case .channel: inserted = state.channels.insert(channel).inserted
-                    case .pattern:
-                        inserted = state.patterns.insert(channel).inserted
-                        if inserted { state.patternOrder.append(channel) }
-                    case .shard: inserted = state.shardChannels.insert(channel).inserted
-                    }
-                    if inserted { added.append(channel) }
-                    return kind == .shard ? state.shardChannels.count : state.channels.count + state.patterns.count
+                    if state.subscribe(channel, kind: kind) { added.append(channel) }
+                    return state.subscriptionCount(kind)
                 }
             }
             inv.server.pubsub.add(session, to: added, kind: kind)
@@ -130,28 +122,13 @@ extension Commands {
             let given = (1..<inv.arguments.count).map { inv.bytes($0) }
             var removed: [[UInt8]] = []
             let replies = session.state.withLock { state -> [([UInt8]?, Int)] in
-                var current: Set<[UInt8]>
-                switch kind {
-                case .channel: current = state.channels
-                case .pattern: current = state.patterns
-                case .shard: current = state.shardChannels
-                }
-                let names = given.isEmpty ? (kind == .pattern ? state.patternOrder : Array(current)) : given
+                let names = given.isEmpty ? state.subscriptions(kind) : given
                 var replies: [([UInt8]?, Int)] = []
                 for channel in names {
-                    if current.remove(channel) != nil { removed.append(channel) }
-                    switch kind {
-                    case .channel: state.channels = current
-                    case .pattern:
-                        state.patterns = current
-                        state.patternOrder.removeAll { $0 == channel }
-                    case .shard: state.shardChannels = current
-                    }
-                    replies.append((channel, kind == .shard ? state.shardChannels.count : state.channels.count + state.patterns.count))
+                    if state.unsubscribe(channel, kind: kind) { removed.append(channel) }
+                    replies.append((channel, state.subscriptionCount(kind)))
                 }
-                if replies.isEmpty {
-                    replies.append((nil, kind == .shard ? state.shardChannels.count : state.channels.count + state.patterns.count))
-                }
+                if replies.isEmpty { replies.append((nil, state.subscriptionCount(kind))) }
                 return replies
             }
             inv.server.pubsub.remove(session, from: removed, kind: kind)
@@ -200,7 +177,7 @@ extension Commands {
         _ inv: inout Invocation, local: @escaping @Sendable (inout ByteBuffer) -> Void,
         merge: @escaping @Sendable ([RESPReply]) -> @Sendable (inout ByteBuffer) -> Void
     ) throws -> Outcome {
-        guard let cluster = inv.server.cluster, inv.origin != .peer, !inv.session.state.withLock({ $0.isPeer }) else {
+        guard let cluster = inv.server.cluster, inv.origin != .peer else {
             local(&inv.out)
             return .done
         }

@@ -103,10 +103,7 @@ extension Commands {
         },
 
         CommandSpec("lastsave", arity: 1, flags: .admin) { inv in
-            // Every acknowledged write is in the write-ahead log, synced per --fsync: the disk
-            // holds everything up to the last second unless writes are still queued.
-            let now = currentTimeMilliseconds() / 1000
-            inv.integer(reply: Int(now - (inv.store.statistics.pendingWrites > 0 ? 1 : 0)))
+            inv.integer(reply: Int(InfoReport.lastSaveTime(inv.store.statistics, now: currentTimeMilliseconds())))
             return .done
         },
 

@@ -29,7 +29,7 @@ extension Commands {
 
     static func sortCommand(_ name: String, readOnly: Bool) -> CommandSpec {
         let flags: CommandFlags = readOnly ? [] : [.write, .oneNode]
-        return CommandSpec(name, arity: -2, flags: flags, keys: (1, 1, 1), keyFinder: readOnly ? nil : sortKeys) { inv in
+        return CommandSpec(name, arity: -2, flags: flags, keys: (1, 1, 1), keyFinder: readOnly ? nil : CommandSpec.keyAndOptionKeys(["STORE"])) { inv in
             var request = SortRequest()
             var i = 2
             while i < inv.arguments.count {
@@ -83,17 +83,6 @@ extension Commands {
                 out.writeRESPInteger(result.count)
             }
         }
-    }
-
-    /// SORT's keys for routing and replication: the source, and the STORE destination if given.
-    @Sendable static func sortKeys(_ arguments: [ByteBuffer]) -> [ByteBuffer] {
-        var keys: [ByteBuffer] = arguments.count > 1 ? [arguments[1]] : []
-        var i = 2
-        while i + 1 < arguments.count {
-            if String(buffer: arguments[i]).uppercased() == "STORE" { keys.append(arguments[i + 1]) }
-            i += 1
-        }
-        return keys
     }
 
     /// The sorted (and LIMITed) elements of `key`, or what the GET patterns give for each.

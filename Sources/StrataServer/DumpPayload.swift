@@ -333,8 +333,7 @@ enum ListpackReader {
             i += backlen
         }
         guard i == blob.count - 1 else { throw DumpPayload.Malformed() }
-        var count = 0
-        count = Int(blob[4]) | Int(blob[5]) << 8
+        let count = Int(blob[4]) | Int(blob[5]) << 8
         guard count == 0xFFFF || count == out.count else { throw DumpPayload.Malformed() }
         return out
     }

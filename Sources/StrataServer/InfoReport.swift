@@ -128,12 +128,18 @@ enum InfoReport {
         ]
     }
 
+    /// When the disk last held every acknowledged write, in Unix seconds (INFO's
+    /// `rdb_last_save_time`, LASTSAVE): now, or a second ago while writes are queued.
+    static func lastSaveTime(_ stats: StoreStatistics, now: Int64) -> Int64 {
+        now / 1000 - (stats.pendingWrites > 0 ? 1 : 0)
+    }
+
     /// Strata has no RDB or AOF: every write goes to its write-ahead log and, about once a
     /// second, into LMDB. The `rdb_*` fields describe that: changes not yet in LMDB, a last
     /// save that is now when none are pending (a second ago otherwise), a save per commit.
     static func persistenceFields(_ server: Server, _ stats: StoreStatistics, now: Int64) -> [(String, String)] {
         let status = stats.diskWritesFailing ? "err" : "ok"
-        let lastSave = now / 1000 - (stats.pendingWrites > 0 ? 1 : 0)
+        let lastSave = lastSaveTime(stats, now: now)
         return [
             ("loading", stats.warmUp.done ? "0" : "1"), ("async_loading", "0"),
             ("rdb_changes_since_last_save", String(stats.pendingWrites)), ("rdb_bgsave_in_progress", "0"),

@@ -74,8 +74,8 @@ final class PubSub: Sendable {
     /// Forgets every subscription of a closed or reset connection.
     func removeAll(_ session: ClientSession) {
         let (channels, patterns, shards) = session.state.withLock { state in
-            defer { (state.channels, state.patterns, state.shardChannels, state.patternOrder) = ([], [], [], []) }
-            return (Array(state.channels), Array(state.patterns), Array(state.shardChannels))
+            defer { (state.channels, state.patterns, state.shardChannels) = ([], [], []) }
+            return (Array(state.channels), state.patterns, Array(state.shardChannels))
         }
         if channels.isEmpty && patterns.isEmpty && shards.isEmpty { return }
         remove(session, from: channels, kind: .channel)
@@ -150,4 +150,45 @@ final class PubSub: Sendable {
 
     /// Channels and shard channels with at least one subscriber.
     var channelCount: Int { state.withLock { $0.channels.count + $0.shards.count } }
+}
+
+extension ClientSession.State {
+    /// Adds a subscription; false if the connection had it already.
+    mutating func subscribe(_ name: [UInt8], kind: PubSub.Kind) -> Bool {
+        switch kind {
+        case .channel: return channels.insert(name).inserted
+        case .shard: return shardChannels.insert(name).inserted
+        case .pattern:
+            guard !patterns.contains(name) else { return false }
+            patterns.append(name)
+            return true
+        }
+    }
+
+    /// Removes a subscription; false if the connection did not have it.
+    mutating func unsubscribe(_ name: [UInt8], kind: PubSub.Kind) -> Bool {
+        switch kind {
+        case .channel: return channels.remove(name) != nil
+        case .shard: return shardChannels.remove(name) != nil
+        case .pattern:
+            guard let i = patterns.firstIndex(of: name) else { return false }
+            patterns.remove(at: i)
+            return true
+        }
+    }
+
+    /// The connection's subscriptions of a kind (patterns in subscription order).
+    func subscriptions(_ kind: PubSub.Kind) -> [[UInt8]] {
+        switch kind {
+        case .channel: Array(channels)
+        case .shard: Array(shardChannels)
+        case .pattern: patterns
+        }
+    }
+
+    /// The count Redis puts in a (un)subscribe reply: channels and patterns together, shard
+    /// channels apart.
+    func subscriptionCount(_ kind: PubSub.Kind) -> Int {
+        kind == .shard ? shardChannels.count : channels.count + patterns.count
+    }
 }

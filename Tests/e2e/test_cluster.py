@@ -40,6 +40,13 @@ def owners(node, key):
     return [o.decode() for o in node.client().execute_command("STRATA.CLUSTER", "OWNERS", key)]
 
 
+def keys_with_different_coordinators(node):
+    """Two untagged keys whose coordinators differ (multi-key commands on them get CROSSSLOT)."""
+    keys = [f"key:{i}" for i in range(50)]
+    coordinator = {key: owners(node, key)[0] for key in keys}
+    return keys[0], next(key for key in keys if coordinator[key] != coordinator[keys[0]])
+
+
 def tier(client, key):
     reply = client.execute_command("STRATA.TIER", key)
     if isinstance(reply, dict):

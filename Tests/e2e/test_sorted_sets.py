@@ -576,14 +576,11 @@ def test_commands_in_a_cluster(make_node):
     """Every command works through any node; multi-key ones need their keys on one coordinator
     (hash tags), else CROSSSLOT; a blocking pop sent to another node is served by a write
     through a third."""
-    from test_cluster import owners, start_cluster
+    from test_cluster import keys_with_different_coordinators, owners, start_cluster
     from test_commands import raw_client
     nodes = start_cluster(make_node)
     first = next(iter(nodes.values()))
-    keys = [f"key:{i}" for i in range(50)]
-    coordinator = {key: owners(first, key)[0] for key in keys}
-    a = keys[0]
-    b = next(key for key in keys if coordinator[key] != coordinator[a])
+    a, b = keys_with_different_coordinators(first)
     crossslot = "CROSSSLOT Keys in request don't hash to the same slot"
     for n, node in enumerate(nodes.values()):
         client = raw_client(node.port)
